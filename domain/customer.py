@@ -1,0 +1,31 @@
+"""Customer: the CRM's account, as far as billing needs it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.domain import event
+
+from domain.base import DetailedAggregate, aggregate_id
+from domain.provenance import Provenance
+
+
+class Customer(DetailedAggregate):
+    KIND = "customer"
+
+    @staticmethod
+    def create_id(business_id: str) -> Any:
+        return aggregate_id("customer", business_id)
+
+    @event("Registered")
+    def __init__(self, business_id: str, details: dict[str, Any], provenance: Provenance) -> None:
+        self.business_id = business_id
+        self.details = dict(details)
+
+    @property
+    def payment_terms_days(self) -> int:
+        return int(self.details.get("payment_terms_days", 30))
+
+    @property
+    def name(self) -> str:
+        return str(self.details.get("name", self.business_id))

@@ -1,0 +1,40 @@
+"""Billing periods: calendar months written YYYY-MM."""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date
+
+from domain.errors import InputError
+
+
+@dataclass(frozen=True, order=True)
+class Period:
+    year: int
+    month: int
+
+    @classmethod
+    def parse(cls, text: str) -> Period:
+        try:
+            year, month = (int(part) for part in text.split("-"))
+            if len(text) != 7 or not 1 <= month <= 12:
+                raise ValueError
+        except ValueError:
+            raise InputError(f"period {text!r} is not a month written YYYY-MM") from None
+        return cls(year, month)
+
+    @classmethod
+    def of(cls, day: date) -> Period:
+        return cls(day.year, day.month)
+
+    @property
+    def first_day(self) -> date:
+        return date(self.year, self.month, 1)
+
+    @property
+    def last_day(self) -> date:
+        return date(self.year, self.month, calendar.monthrange(self.year, self.month)[1])
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"

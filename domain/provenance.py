@@ -1,0 +1,72 @@
+"""Where a domain event came from: the source record and who acted."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from domain.errors import InputError
+
+SOURCE_SYSTEMS = frozenset({"psa", "crm", "hr", "erp", "ledger"})
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Identity of the source record behind an event.
+
+    CDC records fill table, key, lsn, tx_id and commit_time; webhooks fill
+    delivery_id (and signature_key_id when signed); the ledger's own commands
+    (billing runs, CLI approvals) use source_system "ledger" and a run id.
+    """
+
+    source_system: str
+    record_id: str
+    actor: str | None = None
+    correlation_id: str | None = None
+    connector: str | None = None
+    table: str | None = None
+    key: str | None = None
+    lsn: int | None = None
+    tx_id: str | None = None
+    commit_time: datetime | None = None
+    delivery_id: str | None = None
+    signature_key_id: str | None = None
+    rule_version: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.source_system not in SOURCE_SYSTEMS:
+            raise InputError(f"unknown source system {self.source_system!r}")
+        if not self.record_id:
+            raise InputError("provenance needs the source record's identity")
+        if self.commit_time is not None and self.commit_time.tzinfo is None:
+            raise InputError("provenance commit_time must be timezone-aware")
+
+    def with_rule_version(self, rule_version: str) -> Provenance:
+        return replace(self, rule_version=rule_version)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        if self.commit_time is not None:
+            data["commit_time"] = self.commit_time.isoformat()
+        return {k: v for k, v in data.items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Provenance:
+        values = dict(data)
+        if isinstance(values.get("commit_time"), str):
+            values["commit_time"] = datetime.fromisoformat(values["commit_time"])
+        return cls(**values)
+
+    def describe(self) -> str:
+        """One line for history and invoice lines: the source record."""
+        if self.table is not None:
+            parts = [f"{self.source_system}:{self.table}[{self.key}]"]
+            if self.lsn is not None:
+                parts.append(f"lsn={self.lsn}")
+            if self.tx_id is not None:
+                parts.append(f"tx={self.tx_id}")
+            return " ".join(parts)
+        if self.delivery_id is not None:
+            return f"{self.source_system}:webhook {self.delivery_id}"
+        return f"{self.source_system}:{self.record_id}"

@@ -1,0 +1,41 @@
+"""Time entry: hours a worker spent on a project in a role on a date."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from eventsourcing.domain import event
+
+from domain.base import aggregate_id
+from domain.provenance import Provenance
+from domain.work_item import WorkItem
+
+
+class TimeEntry(WorkItem):
+    KIND = "time_entry"
+    FINANCIAL_FIELDS = ("hours", "role", "work_date", "billable")
+
+    @staticmethod
+    def create_id(business_id: str) -> Any:
+        return aggregate_id("time_entry", business_id)
+
+    @event("Captured")
+    def __init__(self, business_id: str, fields: dict[str, Any], provenance: Provenance) -> None:
+        self._init_item(business_id, fields)
+        self.source = provenance
+
+    @property
+    def item_date(self) -> date:
+        value = self.fields["work_date"]
+        assert isinstance(value, date)
+        return value
+
+    @property
+    def hours(self) -> Decimal:
+        return Decimal(self.fields["hours"])
+
+    @property
+    def role(self) -> str:
+        return str(self.fields["role"])
