@@ -1,0 +1,220 @@
+"""Typed column values: one converter shared by the JSON and the Avro decoders.
+
+A ``ColumnType`` says how a column's wire value is to be read. The decoders
+derive it from the Connect (JSON) or Avro schema when there is one, or take it
+from the mapping layer's ``column_types`` for schemaless JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+from cdc.errors import DecodeError
+from cdc.records import UNAVAILABLE
+
+Kind = Literal["decimal", "date", "timestamp", "time", "text", "int", "bool", "raw"]
+Unit = Literal["ms", "us", "ns", "iso"]
+
+PLACEHOLDER = "__debezium_unavailable_value"
+_PLACEHOLDER_BYTES = PLACEHOLDER.encode()
+_PLACEHOLDER_B64 = base64.b64encode(_PLACEHOLDER_BYTES).decode()
+_EPOCH = datetime(1970, 1, 1)
+_EPOCH_DAY = date(1970, 1, 1)
+_NUMERIC = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnType:
+    """How to read one column.
+
+    ``scale`` is the decimal scale of Connect Decimal bytes. ``unit`` is the
+    epoch unit of a timestamp/time (``iso`` for strings such as ZonedTimestamp;
+    aware UTC results), ``encoding`` tells decimal bytes (base64 in JSON) from
+    numeric strings when a bare value could be either.
+    """
+
+    kind: Kind
+    scale: int | None = None
+    unit: Unit | None = None
+    encoding: Literal["auto", "bytes", "string"] = "auto"
+
+
+ColumnTypes = Mapping[str, Mapping[str, ColumnType]]
+"""``{table: {column: ColumnType}}``; table as ``name`` or ``schema.name``."""
+
+RAW = ColumnType("raw")
+
+
+def is_placeholder(value: object) -> bool:
+    """True when ``value`` is Debezium's TOAST placeholder in any wire form."""
+    return value in (PLACEHOLDER, _PLACEHOLDER_B64, _PLACEHOLDER_BYTES)
+
+
+def decimal_from_bytes(data: bytes, scale: int) -> Decimal:
+    """Exact Decimal from big-endian two's-complement unscaled bytes."""
+    unscaled = int.from_bytes(data, "big", signed=True)
+    digits = tuple(int(c) for c in str(abs(unscaled)))
+    return Decimal((1 if unscaled < 0 else 0, digits, -scale))
+
+
+def decimal_to_bytes(value: Decimal, scale: int) -> bytes:
+    """Connect Decimal bytes of ``value`` at ``scale`` (must be exact at that scale)."""
+    sign, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int):
+        raise ValueError(f"{value} is not a finite decimal")
+    n = int("".join(map(str, digits)) or "0")
+    shift = exponent + scale
+    if shift >= 0:
+        n *= int(10**shift)
+    else:
+        n, rest = divmod(n, int(10**-shift))
+        if rest:
+            raise ValueError(f"{value} does not fit scale {scale}")
+    n = -n if sign else n
+    return n.to_bytes(max(1, (n.bit_length() + 8) // 8), "big", signed=True)
+
+
+def convert_row(
+    row: Mapping[str, Any], types: Mapping[str, ColumnType] | None, where: str
+) -> dict[str, Any]:
+    """Convert every column of ``row``; columns without a type pass through."""
+    if not types:
+        return {k: (UNAVAILABLE if is_placeholder(v) else v) for k, v in row.items()}
+    return {k: convert(v, types.get(k, RAW), f"{where} column {k!r}") for k, v in row.items()}
+
+
+def convert(value: Any, ctype: ColumnType, where: str) -> Any:
+    """Convert one wire value (JSON or Avro) to its Python value."""
+    if value is None:
+        return None
+    if is_placeholder(value):
+        return UNAVAILABLE
+    try:
+        return _CONVERTERS[ctype.kind](value, ctype, where)
+    except DecodeError:
+        raise
+    except (ValueError, TypeError, OverflowError, binascii.Error, InvalidOperation) as exc:
+        raise DecodeError(
+            "bad_value", f"{where}: cannot read {value!r} as {ctype.kind}: {exc}"
+        ) from exc
+
+
+def _decimal(value: Any, ctype: ColumnType, where: str) -> Decimal:
+    if isinstance(value, Mapping):  # io.debezium.data.VariableScaleDecimal
+        if "scale" not in value or "value" not in value:
+            raise DecodeError("missing_field", f"{where}: variable scale decimal lacks scale/value")
+        inner = ColumnType("decimal", scale=int(value["scale"]), encoding="bytes")
+        return _decimal(value["value"], inner, where)
+    if isinstance(value, Decimal):
+        return _finite(value, where)
+    if isinstance(value, bytes | bytearray):
+        return decimal_from_bytes(bytes(value), _scale(ctype, where))
+    if isinstance(value, bool):
+        raise DecodeError("bad_value", f"{where}: boolean where a decimal was expected")
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):  # decimal.handling.mode=double
+        return _finite(Decimal(repr(value)), where)
+    if isinstance(value, str):
+        auto = ctype.encoding == "auto"
+        if ctype.encoding == "string" or (auto and _looks_numeric(value, ctype)):
+            return _finite(Decimal(value), where)
+        if value in ("NaN", "Infinity", "-Infinity"):
+            raise DecodeError("decimal_nan", f"{where}: {value} is not a finite decimal")
+        return decimal_from_bytes(base64.b64decode(value, validate=True), _scale(ctype, where))
+    raise TypeError(f"unexpected {type(value).__name__}")
+
+
+def _looks_numeric(value: str, ctype: ColumnType) -> bool:
+    if not _NUMERIC.fullmatch(value):
+        return False
+    # Pure digits may also be base64; with a known scale, prefer bytes.
+    return not (ctype.scale is not None and value.isdigit() and len(value) % 4 == 0)
+
+
+def _scale(ctype: ColumnType, where: str) -> int:
+    if ctype.scale is None:
+        raise DecodeError("missing_scale", f"{where}: decimal bytes without a known scale")
+    return ctype.scale
+
+
+def _finite(value: Decimal, where: str) -> Decimal:
+    if not value.is_finite():
+        raise DecodeError("decimal_nan", f"{where}: {value} is not a finite decimal")
+    return value
+
+
+def _date(value: Any, ctype: ColumnType, where: str) -> date:
+    if isinstance(value, date):
+        return value.date() if isinstance(value, datetime) else value
+    if isinstance(value, str):
+        return date.fromisoformat(value)
+    return _EPOCH_DAY + timedelta(days=_int(value))
+
+
+def _timestamp(value: Any, ctype: ColumnType, where: str) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):  # ZonedTimestamp, or an ISO string from a bare feed
+        parsed = datetime.fromisoformat(value)
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed
+    return _EPOCH + _delta(_int(value), ctype.unit or "ms")
+
+
+def _time(value: Any, ctype: ColumnType, where: str) -> time:
+    if isinstance(value, time):
+        return value
+    if isinstance(value, str):  # ZonedTime
+        return time.fromisoformat(value)
+    return (_EPOCH + _delta(_int(value), ctype.unit or "ms")).time()
+
+
+def _delta(n: int, unit: Unit) -> timedelta:
+    if unit == "us":
+        return timedelta(microseconds=n)
+    if unit == "ns":
+        return timedelta(microseconds=n // 1000)
+    return timedelta(milliseconds=n)
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise TypeError(f"expected an integer, got {type(value).__name__}")
+    return int(value)
+
+
+def _bool(value: Any, ctype: ColumnType, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "t", 1, "1"):
+        return True
+    if value in ("false", "f", 0, "0"):
+        return False
+    raise TypeError(f"expected a boolean, got {value!r}")
+
+
+def _text(value: Any, ctype: ColumnType, where: str) -> Any:
+    return value
+
+
+def _integer(value: Any, ctype: ColumnType, where: str) -> int:
+    return _int(value)
+
+
+_CONVERTERS = {
+    "decimal": _decimal,
+    "date": _date,
+    "timestamp": _timestamp,
+    "time": _time,
+    "text": _text,
+    "int": _integer,
+    "bool": _bool,
+    "raw": _text,
+}
