@@ -70,6 +70,11 @@ class WorkItem(LedgerAggregate):
     fields: dict[str, Any]
     state: str
 
+    @classmethod
+    def capture(cls, business_id: str, fields: dict[str, Any], provenance: Provenance) -> WorkItem:
+        """A new item as captured in the source (each kind's Captured event)."""
+        return cls(business_id=business_id, fields=fields, provenance=provenance)  # type: ignore[call-arg]
+
     def _init_item(self, business_id: str, fields: dict[str, Any]) -> None:
         self.business_id = business_id
         self.fields = dict(fields)

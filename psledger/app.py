@@ -1,0 +1,128 @@
+"""The event-sourced application: store, transcodings and the unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+
+from domain.base import LedgerAggregate
+from domain.errors import InfrastructureError
+from domain.provenance import Provenance
+from psledger.store.rows import EntityRow, LedgerRows
+
+A = TypeVar("A", bound=LedgerAggregate)
+T = TypeVar("T")
+
+MAX_ATTEMPTS = 5
+
+
+class DateAsISO(Transcoding):
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+class ProvenanceAsDict(Transcoding):
+    type = Provenance
+    name = "provenance"
+
+    def encode(self, obj: Provenance) -> dict[str, Any]:
+        return obj.to_dict()
+
+    def decode(self, data: dict[str, Any]) -> Provenance:
+        return Provenance.from_dict(data)
+
+
+class LedgerApplication(Application[UUID]):
+    """eventsourcing Application holding every psledger aggregate."""
+
+    name = "psledger"
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+        transcoder.register(ProvenanceAsDict())
+
+    def fetch(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Read psledger's side tables (the recorder knows the dialect)."""
+        return self.recorder.fetch(statement, params)  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    def tables(self) -> Any:
+        return self.recorder.tables  # type: ignore[attr-defined]
+
+    def aggregate_events(self, aggregate_id: UUID) -> list[DomainEventProtocol[UUID]]:
+        return list(self.events.get(aggregate_id))
+
+
+class UnitOfWork:
+    """The aggregates and side rows of one batch, saved in one transaction."""
+
+    def __init__(self, app: LedgerApplication) -> None:
+        self.app = app
+        self.loaded: dict[UUID, LedgerAggregate | None] = {}
+        self.rows = LedgerRows()
+
+    def get(self, cls: type[A], business_id: str) -> A | None:
+        key = cls.id_for(business_id)
+        if key not in self.loaded:
+            try:
+                self.loaded[key] = self.app.repository.get(key)
+            except AggregateNotFoundError:
+                self.loaded[key] = None
+        found = self.loaded[key]
+        if found is not None and not isinstance(found, cls):
+            raise InfrastructureError(f"{cls.KIND} {business_id}: stored as {type(found).__name__}")
+        return found
+
+    def add(self, aggregate: LedgerAggregate, parent_id: str | None = None) -> None:
+        self.loaded[aggregate.id] = aggregate
+        self.rows.entities.append(EntityRow(aggregate.KIND, aggregate.business_id, parent_id))
+
+    def touched(self) -> Iterable[LedgerAggregate]:
+        return (a for a in self.loaded.values() if a is not None)
+
+    def pending_count(self) -> int:
+        return sum(len(a.pending_events) for a in self.touched())
+
+    def commit(self) -> list[int]:
+        """Append all pending events and side rows; the notification ids."""
+        recordings = self.app.save(*self.touched(), ledger_rows=self.rows)
+        return [r.notification.id for r in recordings]
+
+    def evict(self) -> None:
+        cache = self.app.repository.cache
+        if cache is not None:
+            for key in self.loaded:
+                try:
+                    cache.get(key, evict=True)
+                except KeyError:
+                    pass
+
+
+def with_retries(app: LedgerApplication, work: Callable[[UnitOfWork], T]) -> tuple[T, list[int]]:
+    """Run `work` in a fresh unit of work and commit it; on an optimistic
+    concurrency conflict (another writer got there first) reload and retry."""
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        uow = UnitOfWork(app)
+        result = work(uow)
+        try:
+            return result, uow.commit()
+        except IntegrityError as exc:
+            uow.evict()
+            if attempt == MAX_ATTEMPTS:
+                raise InfrastructureError(
+                    f"gave up after {attempt} concurrent-write conflicts: {exc}"
+                ) from exc
+    raise AssertionError("unreachable")

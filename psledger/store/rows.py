@@ -1,0 +1,84 @@
+"""Rows the ledger writes beside its events, in the same transaction.
+
+Dedup keys, the entity index, quarantine and parking rows and source
+positions travel with a batch's events into one recorder transaction
+(`LedgerRows`), so a crash can never separate them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DedupRow:
+    key: str
+    result: str  # JSON: what the first delivery answered
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EntityRow:
+    kind: str
+    business_id: str
+    parent_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineRow:
+    id: str
+    source: str
+    partition: int
+    offset: int
+    record_key: str | None
+    raw: bytes
+    reason: str
+    detail: str
+    created_at: datetime
+    status: str = "open"
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedRow:
+    id: str
+    waits_for: str
+    source: str
+    partition: int
+    offset: int
+    raw: bytes
+    reason: str
+    parked_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PositionRow:
+    source: str
+    partition: int
+    offset: int
+
+
+@dataclass
+class LedgerRows:
+    """Everything besides events that one batch writes."""
+
+    dedup: list[DedupRow] = field(default_factory=list)
+    entities: list[EntityRow] = field(default_factory=list)
+    quarantine: list[QuarantineRow] = field(default_factory=list)
+    quarantine_status: list[tuple[str, str]] = field(default_factory=list)
+    parked: list[ParkedRow] = field(default_factory=list)
+    unparked: list[str] = field(default_factory=list)
+    positions: list[PositionRow] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return any(
+            (
+                self.dedup,
+                self.entities,
+                self.quarantine,
+                self.quarantine_status,
+                self.parked,
+                self.unparked,
+                self.positions,
+            )
+        )
