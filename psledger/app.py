@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from typing import Any, TypeVar
@@ -105,10 +106,8 @@ class UnitOfWork:
         cache = self.app.repository.cache
         if cache is not None:
             for key in self.loaded:
-                try:
+                with contextlib.suppress(KeyError):
                     cache.get(key, evict=True)
-                except KeyError:
-                    pass
 
 
 def with_retries(app: LedgerApplication, work: Callable[[UnitOfWork], T]) -> tuple[T, list[int]]:
