@@ -1,0 +1,376 @@
+"""Source mapping: decoded PSA change events -> domain commands.
+
+The mapping is declarative (see psa_mapping.toml beside this module, the
+default for the reference PSA schema); `SourceMapping.load` validates a
+mapping file at start-up and names every problem it finds.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from cdc.records import UNAVAILABLE, ChangeEvent
+from cdc.values import ColumnType
+from domain import commands as c
+from domain.errors import InputError, OwnershipViolation
+from domain.provenance import Provenance
+from domain.rate_card import RateLine
+
+DEFAULT_MAPPING = Path(__file__).with_name("psa_mapping.toml")
+
+Entity = Literal[
+    "rate_card", "rate_line", "project", "assignment", "time_entry", "expense_item", "milestone"
+]
+WORK_ITEMS = ("time_entry", "expense_item", "milestone")
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "rate_card": ("id", "name", "currency"),
+    "rate_line": ("id", "rate_card_id", "role", "hourly_rate", "effective_from"),
+    "project": ("id", "contract_id", "name", "legal_entity", "project_manager", "status"),
+    "assignment": (
+        "id",
+        "project_id",
+        "worker_id",
+        "role",
+        "start_date",
+        "end_date",
+        "planned_hours",
+        "status",
+    ),
+    "time_entry": (
+        "id",
+        "project_id",
+        "worker_id",
+        "role",
+        "work_date",
+        "hours",
+        "billable",
+        "status",
+    ),
+    "expense_item": (
+        "id",
+        "project_id",
+        "worker_id",
+        "incurred_on",
+        "category",
+        "amount",
+        "currency",
+        "billable",
+        "status",
+    ),
+    "milestone": ("id", "project_id", "name", "amount", "currency", "due_date", "status"),
+}
+OPTIONAL: dict[str, tuple[str, ...]] = {
+    "rate_line": ("effective_to",),
+    "time_entry": ("notes", "approved_by", "approved_at"),
+    "expense_item": ("receipt_ref", "approved_by", "approved_at"),
+    "milestone": ("approved_by", "approved_at"),
+}
+ITEM_INTENTS = {"planned", "approved", "cancelled"}
+LEDGER_STATES = {"billable", "invoiced", "posted"}
+TYPE_NAMES = {"text", "int", "bool", "date", "timestamp", "time"}
+
+
+class MappingError(InputError):
+    """A change event the mapping cannot turn into a command."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message, reason=reason)
+
+
+class TableMapping(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    entity: Entity
+    fields: dict[str, str]
+    types: dict[str, str] = {}
+    status: dict[str, str] = {}
+
+    @field_validator("types")
+    @classmethod
+    def _known_types(cls, types: dict[str, str]) -> dict[str, str]:
+        for column, name in types.items():
+            base, _, scale = name.partition(":")
+            if base == "decimal" and scale.isdigit():
+                continue
+            if name not in TYPE_NAMES:
+                raise ValueError(f"column {column}: unknown type {name!r}")
+        return types
+
+    @model_validator(mode="after")
+    def _complete(self) -> TableMapping:
+        missing = [f for f in REQUIRED[self.entity] if f not in self.fields]
+        if missing:
+            raise ValueError(f"entity {self.entity} needs fields {', '.join(missing)}")
+        known = set(REQUIRED[self.entity]) | set(OPTIONAL.get(self.entity, ()))
+        extra = sorted(set(self.fields) - known)
+        if extra:
+            raise ValueError(f"entity {self.entity} has no fields {', '.join(extra)}")
+        if self.entity in WORK_ITEMS:
+            bad = sorted(set(self.status.values()) - ITEM_INTENTS)
+            if bad:
+                raise ValueError(f"status intents must be {sorted(ITEM_INTENTS)}, not {bad}")
+        return self
+
+
+class MappingFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source_system: Literal["psa"] = "psa"
+    schema_: str = "public"
+    tables: dict[str, TableMapping]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rename_schema(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "schema" in data:
+            data = {**data, "schema_": data["schema"]}
+            del data["schema"]
+        return data
+
+
+def _column_type(name: str) -> ColumnType:
+    base, _, scale = name.partition(":")
+    if base == "decimal":
+        return ColumnType("decimal", scale=int(scale), encoding="auto")
+    if base == "timestamp":
+        return ColumnType("timestamp", unit="us")
+    return ColumnType(base)  # type: ignore[arg-type]
+
+
+class SourceMapping:
+    """A validated mapping: column types for decoding, commands for events."""
+
+    def __init__(self, config: MappingFile, origin: str) -> None:
+        self.config = config
+        self.origin = origin
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> SourceMapping:
+        path = path or DEFAULT_MAPPING
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise InputError(f"cannot read mapping {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise InputError(f"mapping {path} is not valid TOML: {exc}") from exc
+        try:
+            return cls(MappingFile.model_validate(data), str(path))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+                for err in exc.errors(include_url=False, include_input=False)
+            )
+            raise InputError(f"mapping {path} is invalid: {problems}") from None
+
+    def column_types(self) -> dict[str, dict[str, ColumnType]]:
+        return {
+            table: {column: _column_type(name) for column, name in spec.types.items()}
+            for table, spec in self.config.tables.items()
+        }
+
+    def commands(self, event: ChangeEvent) -> list[c.Command]:
+        """The commands for one change event (none for a logical message)."""
+        where = f"{event.topic}[{event.raw.partition}@{event.raw.offset}]"
+        if event.op == "m":
+            return []
+        spec = self.config.tables.get(event.table or "")
+        if spec is None or (event.schema not in (None, self.config.schema_)):
+            raise MappingError(
+                f"{where}: no mapping for table {event.schema}.{event.table}",
+                reason="unknown_table",
+            )
+        if event.op == "t":
+            raise MappingError(
+                f"{where}: truncate of {event.table} cannot be applied to the ledger",
+                reason="truncate",
+            )
+        provenance = self._provenance(event, spec)
+        if event.op == "d":
+            return self._deleted(event, spec, provenance, where)
+        row = self._row(event, spec, where)
+        return [self._command(spec, row, provenance, where)]
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _provenance(self, event: ChangeEvent, spec: TableMapping) -> Provenance:
+        key = orjson.dumps(event.key, default=str, option=orjson.OPT_SORT_KEYS).decode()
+        row = event.after or event.before or {}
+        approver = spec.fields.get("approved_by")
+        actor = row.get(approver) if approver else None
+        return Provenance(
+            source_system="psa",
+            record_id=f"{event.schema}.{event.table}:{key}:{event.op}:{event.lsn}",
+            actor=actor if isinstance(actor, str) else None,
+            correlation_id=event.tx_id,
+            connector=event.connector,
+            table=f"{event.schema}.{event.table}",
+            key=key,
+            lsn=event.lsn,
+            tx_id=event.tx_id,
+            commit_time=event.commit_time,
+        )
+
+    def _row(self, event: ChangeEvent, spec: TableMapping, where: str) -> dict[str, Any]:
+        after = event.after
+        if after is None:
+            raise MappingError(
+                f"{where}: op {event.op} without an after image", reason="missing_field"
+            )
+        before = event.before or {}
+        row: dict[str, Any] = {}
+        for name, column in spec.fields.items():
+            if column not in after:
+                if name in REQUIRED[spec.entity]:
+                    raise MappingError(
+                        f"{where}: column {column} is missing", reason="missing_field"
+                    )
+                row[name] = None
+                continue
+            value = after[column]
+            if value is UNAVAILABLE:
+                value = before.get(column, UNAVAILABLE)
+                if value is UNAVAILABLE:
+                    raise MappingError(
+                        f"{where}: column {column} holds Debezium's TOAST placeholder and "
+                        "the before image has no value for it",
+                        reason="toast_placeholder",
+                    )
+            row[name] = value
+        return row
+
+    def _status(self, spec: TableMapping, row: dict[str, Any], where: str) -> str:
+        value = row["status"]
+        if not spec.status:
+            return str(value)
+        if value in spec.status:
+            return spec.status[value]
+        if value in LEDGER_STATES:
+            raise OwnershipViolation(
+                f"{where}: the PSA cannot mark a {spec.entity.replace('_', ' ')} {value}; "
+                "pricing and invoicing belong to the ledger"
+            )
+        raise MappingError(f"{where}: status {value!r} is not mapped", reason="unmapped_status")
+
+    def _command(
+        self, spec: TableMapping, row: dict[str, Any], provenance: Provenance, where: str
+    ) -> c.Command:
+        entity, item_id = spec.entity, _text(row["id"], "id", where)
+        if entity == "rate_card":
+            return c.SyncRateCard(item_id, str(row["name"]), str(row["currency"]), provenance)
+        if entity == "rate_line":
+            line = RateLine(
+                item_id,
+                str(row["role"]),
+                _decimal(row["hourly_rate"], "hourly_rate", where),
+                _date(row["effective_from"], "effective_from", where),
+                None
+                if row.get("effective_to") is None
+                else _date(row["effective_to"], "effective_to", where),
+            )
+            return c.SyncRateLine(str(row["rate_card_id"]), line, provenance)
+        details = {k: v for k, v in row.items() if k != "id"}
+        if entity == "project":
+            details["status"] = self._status(spec, row, where)
+            return c.SyncProject(item_id, details, provenance)
+        if entity == "assignment":
+            details["status"] = self._status(spec, row, where)
+            return c.SyncAssignment(item_id, details, provenance)
+        intent = self._status(spec, row, where)
+        fields = {
+            k: v for k, v in details.items() if k not in ("status", "approved_by", "approved_at")
+        }
+        _check_item_fields(entity, fields, where)
+        approved_at = row.get("approved_at")
+        if approved_at is not None and not isinstance(approved_at, datetime):
+            raise MappingError(f"{where}: approved_at is not a timestamp", reason="bad_value")
+        return c.SyncWorkItem(
+            entity,
+            item_id,
+            fields,
+            intent,
+            row.get("approved_by") if intent == "approved" else None,
+            approved_at if intent == "approved" else None,
+            provenance,
+        )
+
+    def _deleted(
+        self, event: ChangeEvent, spec: TableMapping, provenance: Provenance, where: str
+    ) -> list[c.Command]:
+        image = event.before or event.key or {}
+        column = spec.fields["id"]
+        if column not in image:
+            raise MappingError(
+                f"{where}: delete without the key column {column}", reason="missing_field"
+            )
+        item_id = _text(image[column], "id", where)
+        if spec.entity in WORK_ITEMS:
+            return [c.WithdrawWorkItem(spec.entity, item_id, provenance)]
+        if spec.entity == "rate_line":
+            card = image.get(spec.fields["rate_card_id"])
+            if card is None:
+                raise MappingError(
+                    f"{where}: delete of rate line {item_id} without its card",
+                    reason="missing_field",
+                )
+            return [c.RemoveRateLine(str(card), item_id, provenance)]
+        return []  # rate cards, projects and assignments are closed in the PSA, not deleted
+
+
+def _text(value: Any, name: str, where: str) -> str:
+    if value is None or value == "":
+        raise MappingError(f"{where}: {name} is empty", reason="missing_field")
+    return str(value)
+
+
+def _decimal(value: Any, name: str, where: str) -> Decimal:
+    if isinstance(value, Decimal) and value.is_finite():
+        return value
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        try:
+            result = Decimal(str(value))
+        except ArithmeticError:
+            result = Decimal("NaN")
+        if result.is_finite():
+            return result
+    raise MappingError(f"{where}: {name}={value!r} is not a finite decimal", reason="bad_value")
+
+
+def _date(value: Any, name: str, where: str) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise MappingError(f"{where}: {name}={value!r} is not a date", reason="bad_value")
+
+
+_ITEM_TYPES: Mapping[str, Mapping[str, str]] = {
+    "time_entry": {"hours": "decimal", "work_date": "date"},
+    "expense_item": {"amount": "decimal", "incurred_on": "date"},
+    "milestone": {"amount": "decimal", "due_date": "date"},
+}
+
+
+def _check_item_fields(entity: str, fields: dict[str, Any], where: str) -> None:
+    """Money and dates must be typed values before they reach the domain."""
+    for name, kind in _ITEM_TYPES[entity].items():
+        if kind == "decimal":
+            fields[name] = _decimal(fields[name], name, where)
+            if fields[name] <= 0:
+                raise MappingError(f"{where}: {name} must be positive", reason="bad_value")
+        else:
+            fields[name] = _date(fields[name], name, where)
+    if "billable" in fields and not isinstance(fields["billable"], bool):
+        raise MappingError(
+            f"{where}: billable={fields['billable']!r} is not a boolean", reason="bad_value"
+        )

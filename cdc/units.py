@@ -1,0 +1,104 @@
+"""Units of apply: one change event, or a whole source transaction.
+
+When Debezium's transaction metadata is present, a transaction's changes
+are held until its END record has arrived and the per-table event counts it
+announces are all in; then they leave together as one unit, applied (or
+quarantined) whole. Records arrive in commit order per partition, but the
+transaction topic and the table topics are not ordered against each other,
+so completion is decided by counts, not by arrival order.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from cdc.records import ChangeEvent, RawRecord, TransactionMarker
+
+
+@dataclass
+class Unit:
+    """Records applied together; `tx_id` is None for a lone record."""
+
+    records: list[ChangeEvent]
+    tx_id: str | None = None
+    complete: bool = True
+
+    @property
+    def raws(self) -> list[RawRecord]:
+        return [event.raw for event in self.records]
+
+
+@dataclass
+class _Pending:
+    events: list[ChangeEvent] = field(default_factory=list)
+    end: TransactionMarker | None = None
+
+    def complete(self) -> bool:
+        if self.end is None:
+            return False
+        expected = dict(self.end.data_collections)
+        seen = Counter(f"{e.schema}.{e.table}" for e in self.events)
+        if expected:
+            return all(seen.get(name, 0) >= n for name, n in expected.items())
+        return self.end.event_count is None or len(self.events) >= self.end.event_count
+
+
+class TransactionAssembler:
+    """Turns decoded records into units, holding transactions until complete."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, _Pending] = {}
+
+    def add_event(self, event: ChangeEvent) -> list[Unit]:
+        if event.transaction is None:
+            return [Unit([event])]
+        tx_id = event.transaction.id
+        pending = self.pending.setdefault(tx_id, _Pending())
+        pending.events.append(event)
+        return self._release(tx_id)
+
+    def add_marker(self, marker: TransactionMarker) -> list[Unit]:
+        if marker.status == "BEGIN":
+            self.pending.setdefault(marker.tx_id, _Pending())
+            return []
+        self.pending.setdefault(marker.tx_id, _Pending()).end = marker
+        return self._release(marker.tx_id)
+
+    def _release(self, tx_id: str) -> list[Unit]:
+        pending = self.pending[tx_id]
+        if not pending.complete():
+            return []
+        del self.pending[tx_id]
+        ordered = sorted(
+            pending.events,
+            key=lambda e: (e.transaction.total_order or 0) if e.transaction else 0,
+        )
+        return [Unit(ordered, tx_id)] if ordered else []
+
+    def held_positions(self) -> list[RawRecord]:
+        """Records held in incomplete transactions (their offsets must not be
+        committed yet)."""
+        return [e.raw for p in self.pending.values() for e in p.events]
+
+    def flush(self) -> list[Unit]:
+        """At the end of the input: release what never completed.
+
+        A transaction whose END never came (a file without the transaction
+        topic, a topic subset) leaves as an incomplete unit; the pipeline
+        applies it when no transaction record was seen at all, and
+        quarantines it otherwise.
+        """
+        units = [
+            Unit(
+                sorted(
+                    p.events, key=lambda e: e.transaction.total_order or 0 if e.transaction else 0
+                ),
+                tx_id,
+                complete=False,
+            )
+            for tx_id, p in self.pending.items()
+            if p.events
+        ]
+        self.pending.clear()
+        return units

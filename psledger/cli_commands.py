@@ -1,0 +1,141 @@
+"""Subcommands: ingest, bill, invoices, history, show, contracts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from domain.errors import InputError, UnknownEntity
+from domain.invoice import Invoice
+from projections.erp import erp_payload
+from projections.views import invoice_view
+from psledger import queries
+from psledger.cli import Context, cli, emit_json, guarded, pass_ctx, read_file
+from psledger.render import history_table, invoice_lines_table, invoices_table
+
+
+@cli.group()
+def ingest() -> None:
+    """Apply records from the PSA, CRM, HR and ERP."""
+
+
+@ingest.command("webhook")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@pass_ctx
+@guarded
+def ingest_webhook(ctx: Context, files: tuple[Path, ...]) -> None:
+    """Apply CRM, HR and ERP webhook bodies (JSON files), each once."""
+    ledger = ctx.wiring.ledger
+    for path in files:
+        try:
+            applied = ledger.apply_webhook(read_file(path))
+        except InputError as exc:
+            raise InputError(f"{path}: {exc}") from exc
+        what = (
+            "duplicate delivery, nothing appended"
+            if applied.duplicate
+            else (f"{len(applied.event_ids)} events appended")
+        )
+        click.echo(f"{path}: {what}")
+
+
+@cli.command()
+@click.option("--period", required=True, help="Calendar month YYYY-MM.")
+@click.option("--by", "actor", default="psledger", show_default=True, help="Who runs billing.")
+@pass_ctx
+@guarded
+def bill(ctx: Context, period: str, actor: str) -> None:
+    """Run billing for a period: price, apply caps and holds, draft invoices."""
+    outcome = ctx.wiring.ledger.bill(period, actor=actor)
+    click.echo(
+        f"billing {outcome.period}: {outcome.events_appended} events appended, "
+        f"{len(outcome.invoices)} invoices/credit notes issued"
+    )
+    for number in outcome.invoices:
+        click.echo(f"  {number}")
+    if outcome.exceptions:
+        listed = ", ".join(f"{code}={n}" for code, n in sorted(outcome.exceptions.items()))
+        click.echo(f"open billing exceptions: {listed}")
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "erp"]), default="table")
+@click.option("--contract", default=None)
+@click.option("--period", default=None)
+@click.option("--state", default=None)
+@click.option("--lines/--no-lines", default=False, help="Show lines in table format.")
+@pass_ctx
+@guarded
+def invoices(
+    ctx: Context, fmt: str, contract: str | None, period: str | None, state: str | None, lines: bool
+) -> None:
+    """List invoices and credit notes with net, tax, gross and lines."""
+    found = queries.find_invoices(ctx.wiring.ledger, contract=contract, period=period, state=state)
+    if fmt == "json":
+        emit_json([invoice_view(inv) for inv in found])
+    elif fmt == "erp":
+        emit_json([erp_payload(inv) for inv in found])
+    else:
+        views = [invoice_view(inv) for inv in found]
+        click.echo(invoices_table(views) if views else "no invoices")
+        if lines:
+            for view in views:
+                click.echo(f"\n{view['number']}:\n{invoice_lines_table(view)}")
+
+
+@cli.command()
+@click.argument("entity_id")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@pass_ctx
+@guarded
+def history(ctx: Context, entity_id: str, fmt: str) -> None:
+    """Every event of an entity: when, what, who, and the source record."""
+    entries = queries.history(ctx.wiring.ledger, entity_id)
+    if fmt == "json":
+        emit_json(entries)
+    else:
+        click.echo(history_table(entries))
+
+
+@cli.command()
+@click.argument("entity_id")
+@click.option("--as-of", "as_of", default=None, help="ISO timestamp (UTC if no offset).")
+@pass_ctx
+@guarded
+def show(ctx: Context, entity_id: str, as_of: str | None) -> None:
+    """An entity's state now, or as it was at a moment."""
+    when = queries.parse_instant(as_of) if as_of else None
+    emit_json(queries.entity_state(ctx.wiring.ledger, entity_id, when))
+
+
+@cli.command("invoice")
+@click.argument("number")
+@pass_ctx
+@guarded
+def invoice_cmd(ctx: Context, number: str) -> None:
+    """One invoice with its lines, as JSON."""
+    found = ctx.wiring.ledger.load(Invoice, number)
+    if found is None:
+        raise UnknownEntity(f"invoice {number} is not known to the ledger")
+    emit_json(invoice_view(found))
+
+
+@cli.group()
+def contracts() -> None:
+    """Contract versions and amendments."""
+
+
+@contracts.command("approve-amendment")
+@click.argument("contract_id")
+@click.argument("version", type=int)
+@click.option("--by", "by", required=True, help="The finance user approving.")
+@pass_ctx
+@guarded
+def approve_amendment(ctx: Context, contract_id: str, version: int, by: str) -> None:
+    """Approve a proposed amendment; it is in force from its effective date."""
+    applied = ctx.wiring.ledger.approve_amendment(contract_id, version, by)
+    click.echo(
+        f"contract {contract_id} version {version} approved by {by} "
+        f"({len(applied.event_ids)} events appended)"
+    )

@@ -1,0 +1,235 @@
+"""Intake: apply a batch of inbound units in one transaction.
+
+Each unit (one CDC record, a whole source transaction, or a replayed
+webhook) carries its commands, its dedup keys and its raw bytes. In one
+transaction the batch appends the events of every unit that applies, the
+dedup keys of those units, the quarantine rows of units that failed, the
+parked rows of units that wait for another entity, and the source
+positions. A failing unit never leaves half its events behind: the batch is
+decided again without it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from domain import commands as c
+from domain.errors import LedgerError, MissingDependency
+from domain.handlers import handle
+from psledger.app import LedgerApplication, UnitOfWork
+from psledger.ledger import Ledger
+from psledger.store.rows import DedupRow, ParkedRow, PositionRow, QuarantineRow
+
+
+@dataclass
+class Inbound:
+    """One unit to apply, with what identifies it and what keeps it."""
+
+    label: str
+    source: str
+    partition: int
+    offset: int
+    raw: bytes
+    commands: list[c.Command] = field(default_factory=list)
+    dedup_keys: list[str] = field(default_factory=list)
+    record_key: str | None = None
+    error: LedgerError | None = None  # decided before apply: quarantine it
+    parked_id: str | None = None  # set when retrying a parked unit
+    quarantine_id: str | None = None  # set when replaying a quarantined unit
+
+    @property
+    def row_id(self) -> str:
+        digest = hashlib.sha256(self.raw).hexdigest()[:16]
+        return f"{self.source}:{self.partition}:{self.offset}:{digest}"
+
+
+@dataclass
+class IntakeReport:
+    applied: int = 0
+    duplicates: int = 0
+    parked: int = 0
+    quarantined: int = 0
+    released: int = 0
+    events: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def add(self, other: IntakeReport) -> None:
+        for name in ("applied", "duplicates", "parked", "quarantined", "released", "events"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.problems.extend(other.problems)
+
+
+Reparser = Callable[[list[ParkedRow]], list[Inbound]]
+
+
+class Intake:
+    """Applies inbound batches; releases parked units when their entity arrives."""
+
+    def __init__(self, ledger: Ledger, park_max_age: timedelta) -> None:
+        self.ledger = ledger
+        self.app: LedgerApplication = ledger.app
+        self.park_max_age = park_max_age
+        self.reparse: Reparser | None = None  # set by bootstrap: parked rows -> units
+
+    def apply(
+        self, batch: Sequence[Inbound], positions: Sequence[PositionRow] = ()
+    ) -> IntakeReport:
+        report, new_entities = self._apply_once(batch, positions)
+        if new_entities:
+            report.add(self.release(new_entities))
+        return report
+
+    def _apply_once(
+        self, batch: Sequence[Inbound], positions: Sequence[PositionRow]
+    ) -> tuple[IntakeReport, list[str]]:
+        seen = self.ledger.dedup_lookup([k for unit in batch for k in unit.dedup_keys])
+        failures: dict[int, LedgerError] = {
+            i: unit.error for i, unit in enumerate(batch) if unit.error is not None
+        }
+        for _attempt in range(len(batch) + 5):
+            uow = UnitOfWork(self.app)
+            report = IntakeReport()
+            in_batch: set[str] = set()
+            failed_at = None
+            for i, unit in enumerate(batch):
+                if i in failures:
+                    continue
+                keys = unit.dedup_keys
+                if keys and all(k in seen or k in in_batch for k in keys):
+                    report.duplicates += 1
+                    self._settle(uow, unit, "duplicate")
+                    continue
+                try:
+                    for command in unit.commands:
+                        handle(command, uow)
+                except LedgerError as exc:
+                    failures[i] = exc
+                    failed_at = i
+                    break
+                fresh = [k for k in keys if k not in seen and k not in in_batch]
+                in_batch.update(fresh)
+                now = self.ledger.clock()
+                uow.rows.dedup.extend(DedupRow(k, "{}", now) for k in fresh)
+                self._settle(uow, unit, "replayed")
+                report.applied += 1
+            if failed_at is not None:
+                continue  # decide the batch again without the failed unit
+            for i, error in failures.items():
+                self._set_aside(uow, batch[i], error, report)
+            uow.rows.positions.extend(positions)
+            report.events = uow.pending_count()
+            uow.commit()
+            return report, [f"{r.kind}:{r.business_id}" for r in uow.rows.entities]
+        raise AssertionError("intake did not converge")
+
+    def _settle(self, uow: UnitOfWork, unit: Inbound, status: str) -> None:
+        """A parked or quarantined unit that now applies leaves its table."""
+        if unit.parked_id is not None:
+            uow.rows.unparked.append(unit.parked_id)
+        if unit.quarantine_id is not None:
+            uow.rows.quarantine_status.append((unit.quarantine_id, status))
+
+    def _set_aside(
+        self, uow: UnitOfWork, unit: Inbound, exc: LedgerError, report: IntakeReport
+    ) -> None:
+        now = self.ledger.clock()
+        if isinstance(exc, MissingDependency) and unit.quarantine_id is None:
+            report.parked += 1
+            if unit.parked_id is None:
+                uow.rows.parked.append(
+                    ParkedRow(
+                        unit.row_id,
+                        exc.waits_for,
+                        unit.source,
+                        unit.partition,
+                        unit.offset,
+                        unit.raw,
+                        str(exc),
+                        now,
+                    )
+                )
+            return
+        report.quarantined += 1
+        report.problems.append(f"{unit.label}: {exc}")
+        if unit.quarantine_id is not None:
+            return  # still failing: it stays in quarantine as it was
+        if unit.parked_id is not None:
+            uow.rows.unparked.append(unit.parked_id)
+        uow.rows.quarantine.append(
+            QuarantineRow(
+                unit.row_id,
+                unit.source,
+                unit.partition,
+                unit.offset,
+                unit.record_key,
+                unit.raw,
+                exc.reason,
+                str(exc),
+                now,
+            )
+        )
+
+    # -- parking ---------------------------------------------------------------
+
+    def parked(self, waits_for: str | None = None) -> list[ParkedRow]:
+        tables = self.app.tables
+        rows = self.app.fetch(
+            tables.q_parked(waits_for is not None), () if waits_for is None else (waits_for,)
+        )
+        return [
+            ParkedRow(
+                r[0],
+                r[1],
+                r[2],
+                int(r[3]),
+                int(r[4]),
+                bytes(r[5]),
+                r[6],
+                datetime.fromisoformat(r[7]),
+            )
+            for r in rows
+        ]
+
+    def release(self, entity_keys: Sequence[str]) -> IntakeReport:
+        """Retry the parked units waiting for these entities (and so on)."""
+        total = IntakeReport()
+        pending = list(dict.fromkeys(entity_keys))
+        while pending and self.reparse is not None:
+            rows = [row for key in pending for row in self.parked(key)]
+            if not rows:
+                break
+            report, new_entities = self._apply_once(self.reparse(rows), ())
+            report.released = report.applied
+            total.add(report)
+            pending = new_entities
+        return total
+
+    def expire_parked(self) -> IntakeReport:
+        """Parked units older than the limit move to quarantine."""
+        now = self.ledger.clock()
+        old = [row for row in self.parked() if now - row.parked_at > self.park_max_age]
+        report = IntakeReport()
+        if not old:
+            return report
+        uow = UnitOfWork(self.app)
+        for row in old:
+            uow.rows.unparked.append(row.id)
+            uow.rows.quarantine.append(
+                QuarantineRow(
+                    row.id,
+                    row.source,
+                    row.partition,
+                    row.offset,
+                    None,
+                    row.raw,
+                    "parked_too_long",
+                    f"parked since {row.parked_at.isoformat()}: {row.reason}",
+                    now,
+                )
+            )
+            report.quarantined += 1
+        uow.commit()
+        return report

@@ -1,0 +1,115 @@
+"""Plain-text rendering for the CLI: tables and summaries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(h) for h in headers]] + [["" if v is None else str(v) for v in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    numeric = [
+        all(_is_number(row[i]) for row in cells[1:]) and len(cells) > 1 for i in range(len(headers))
+    ]
+    lines = []
+    for n, row in enumerate(cells):
+        parts = [
+            cell.rjust(widths[i]) if numeric[i] else cell.ljust(widths[i])
+            for i, cell in enumerate(row)
+        ]
+        lines.append("  ".join(parts).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        Decimal(text)
+    except ArithmeticError:
+        return False
+    return text != ""
+
+
+def invoices_table(views: Sequence[dict[str, Any]]) -> str:
+    rows = [
+        (
+            v["number"],
+            v["kind"],
+            v["contract_id"],
+            v["period"],
+            v["state"],
+            v["currency"],
+            v["net"],
+            v["tax"],
+            v["gross"],
+            len(v.get("lines", [])),
+        )
+        for v in views
+    ]
+    headers = (
+        "number",
+        "kind",
+        "contract",
+        "period",
+        "state",
+        "currency",
+        "net",
+        "tax",
+        "gross",
+        "lines",
+    )
+    return table(headers, rows)
+
+
+def invoice_lines_table(view: dict[str, Any]) -> str:
+    rows = [
+        (
+            ln.get("line_no"),
+            ln.get("item_kind"),
+            ln.get("item_id") or "",
+            ln.get("part"),
+            ln.get("category"),
+            ln.get("quantity"),
+            ln.get("unit_price"),
+            ln.get("net"),
+            ln.get("source") or "",
+        )
+        for ln in view.get("lines", [])
+    ]
+    return table(
+        ("line", "kind", "item", "part", "category", "qty", "unit price", "net", "source"), rows
+    )
+
+
+def history_table(entries: Sequence[dict[str, Any]]) -> str:
+    rows = []
+    for e in entries:
+        data = e["data"]
+        brief = ", ".join(f"{k}={_brief(v)}" for k, v in data.items())
+        rows.append(
+            (
+                e["recorded_at"][:19],
+                e["entity"],
+                e["event"],
+                e["actor"] or "",
+                e["source"] or "",
+                brief[:90],
+            )
+        )
+    return table(("when (UTC)", "entity", "event", "who", "source", "what"), rows)
+
+
+def _brief(value: Any) -> str:
+    if isinstance(value, dict):
+        return (
+            "{"
+            + ", ".join(f"{k}: {_brief(v)}" for k, v in list(value.items())[:4])
+            + (", ..." if len(value) > 4 else "")
+            + "}"
+        )
+    if isinstance(value, list):
+        return f"[{len(value)} items]"
+    return str(value)
