@@ -26,6 +26,9 @@ _TOPIC_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 class KafkaChangeSource:
     """Consumes Debezium topics in batches; offsets move only in ``commit``."""
 
+    # commit() accepts any subset of a batch (records held back stay uncommitted).
+    partial_commits = True
+
     def __init__(
         self,
         bootstrap_servers: str,
@@ -205,3 +208,13 @@ class DeadLetterProducer:
         if self._producer is None:
             self._producer = Producer(self._config)
         return self._producer
+
+
+def schema_registry(url: str) -> Any:
+    """A Confluent schema registry client (``mock://`` gives the in-memory one)."""
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+
+    try:
+        return SchemaRegistryClient({"url": url})
+    except Exception as exc:  # the client raises plain exceptions for bad config
+        raise SourceError(f"cannot use schema registry {url}: {exc}") from exc

@@ -10,6 +10,7 @@ so completion is decided by counts, not by arrival order.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -44,6 +45,20 @@ class _Pending:
         return self.end.event_count is None or len(self.events) >= self.end.event_count
 
 
+_PG_TX = re.compile(r"(\d+):\d+")
+
+
+def transaction_key(tx_id: str) -> str:
+    """The identity of a source transaction.
+
+    Debezium's PostgreSQL connector writes ids as `<txId>:<LSN>`, and the LSN
+    part differs between a transaction's BEGIN, its events and its END; the
+    txId part is what they share.
+    """
+    match = _PG_TX.fullmatch(tx_id)
+    return match.group(1) if match else tx_id
+
+
 class TransactionAssembler:
     """Turns decoded records into units, holding transactions until complete."""
 
@@ -53,17 +68,18 @@ class TransactionAssembler:
     def add_event(self, event: ChangeEvent) -> list[Unit]:
         if event.transaction is None:
             return [Unit([event])]
-        tx_id = event.transaction.id
+        tx_id = transaction_key(event.transaction.id)
         pending = self.pending.setdefault(tx_id, _Pending())
         pending.events.append(event)
         return self._release(tx_id)
 
     def add_marker(self, marker: TransactionMarker) -> list[Unit]:
+        tx_id = transaction_key(marker.tx_id)
         if marker.status == "BEGIN":
-            self.pending.setdefault(marker.tx_id, _Pending())
+            self.pending.setdefault(tx_id, _Pending())
             return []
-        self.pending.setdefault(marker.tx_id, _Pending()).end = marker
-        return self._release(marker.tx_id)
+        self.pending.setdefault(tx_id, _Pending()).end = marker
+        return self._release(tx_id)
 
     def _release(self, tx_id: str) -> list[Unit]:
         pending = self.pending[tx_id]
@@ -84,10 +100,10 @@ class TransactionAssembler:
     def flush(self) -> list[Unit]:
         """At the end of the input: release what never completed.
 
-        A transaction whose END never came (a file without the transaction
-        topic, a topic subset) leaves as an incomplete unit; the pipeline
-        applies it when no transaction record was seen at all, and
-        quarantines it otherwise.
+        A transaction whose END never came (a file cut short, a topic subset)
+        leaves as an incomplete unit. PostgreSQL decodes only committed
+        transactions, so its changes are real; the pipeline applies them
+        at the end of a finite input.
         """
         units = [
             Unit(

@@ -25,7 +25,7 @@ Unit = Literal["ms", "us", "ns", "iso"]
 PLACEHOLDER = "__debezium_unavailable_value"
 _PLACEHOLDER_BYTES = PLACEHOLDER.encode()
 _PLACEHOLDER_B64 = base64.b64encode(_PLACEHOLDER_BYTES).decode()
-_EPOCH = datetime(1970, 1, 1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # timestamps without zone are read as UTC
 _EPOCH_DAY = date(1970, 1, 1)
 _NUMERIC = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
@@ -161,10 +161,10 @@ def _date(value: Any, ctype: ColumnType, where: str) -> date:
 
 def _timestamp(value: Any, ctype: ColumnType, where: str) -> datetime:
     if isinstance(value, datetime):
-        return value
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, str):  # ZonedTimestamp, or an ISO string from a bare feed
         parsed = datetime.fromisoformat(value)
-        return parsed.astimezone(UTC) if parsed.tzinfo else parsed
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     return _EPOCH + _delta(_int(value), ctype.unit or "ms")
 
 
@@ -173,7 +173,7 @@ def _time(value: Any, ctype: ColumnType, where: str) -> time:
         return value
     if isinstance(value, str):  # ZonedTime
         return time.fromisoformat(value)
-    return (_EPOCH + _delta(_int(value), ctype.unit or "ms")).time()
+    return (_EPOCH + _delta(_int(value), ctype.unit or "ms")).time().replace(tzinfo=None)
 
 
 def _delta(n: int, unit: Unit) -> timedelta:

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 
 from eventsourcing.persistence import PersistenceError
 
+from cdc.decoding import make_decoder
+from cdc.mapping import SourceMapping
 from domain.errors import InfrastructureError, InputError
 from domain.rules import RuleSet
 from psledger.app import LedgerApplication
+from psledger.ingest import CdcIngestor, DeadLetters
+from psledger.intake import Intake
 from psledger.ledger import Ledger
+from psledger.quarantine import Quarantine
 from psledger.settings import Settings, redact, store_environment
 
 
@@ -22,6 +28,14 @@ class Wiring:
     app: LedgerApplication
     rules: RuleSet
     ledger: Ledger
+    intake: Intake
+    mapping: SourceMapping
+    ingestor: CdcIngestor
+    quarantine: Quarantine
+
+    def kafka_ingestor(self, dead_letters: DeadLetters | None) -> CdcIngestor:
+        """The CDC ingestor, also producing quarantined records to `<topic>.dlq`."""
+        return CdcIngestor(self.intake, self.mapping, self.ingestor.decode, dead_letters)
 
     def close(self) -> None:
         self.app.close()
@@ -51,7 +65,19 @@ def bootstrap(settings: Settings | None = None) -> Wiring:
         raise InfrastructureError(
             f"cannot open the event store {redact(settings.store)}: {_first_line(exc)}"
         ) from exc
-    return Wiring(settings, app, rules, Ledger(app, rules))
+    mapping = SourceMapping.load(settings.mapping_file)
+    registry = None
+    if settings.schema_registry_url:
+        from cdc.kafka import schema_registry
+
+        registry = schema_registry(settings.schema_registry_url)
+    ledger = Ledger(app, rules)
+    intake = Intake(ledger, timedelta(seconds=settings.park_max_age_seconds))
+    ingestor = CdcIngestor(intake, mapping, make_decoder(mapping.column_types(), registry))
+    intake.reparse = ingestor.reparse_parked
+    ledger.on_new_entities = lambda keys: intake.release(keys).applied
+    quarantine = Quarantine(intake, ingestor)
+    return Wiring(settings, app, rules, ledger, intake, mapping, ingestor, quarantine)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -55,11 +55,13 @@ class IntakeReport:
     released: int = 0
     events: int = 0
     problems: list[str] = field(default_factory=list)
+    set_aside: list[tuple[Inbound, LedgerError]] = field(default_factory=list)
 
     def add(self, other: IntakeReport) -> None:
         for name in ("applied", "duplicates", "parked", "quarantined", "released", "events"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.problems.extend(other.problems)
+        self.set_aside.extend(other.set_aside)
 
 
 Reparser = Callable[[list[ParkedRow]], list[Inbound]]
@@ -154,6 +156,7 @@ class Intake:
             return
         report.quarantined += 1
         report.problems.append(f"{unit.label}: {exc}")
+        report.set_aside.append((unit, exc))
         if unit.quarantine_id is not None:
             return  # still failing: it stays in quarantine as it was
         if unit.parked_id is not None:

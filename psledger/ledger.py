@@ -52,7 +52,8 @@ class Applied:
 
     event_ids: list[str]
     duplicate: bool = False
-    detail: dict[str, Any] = field(default_factory=dict)
+    new_entities: list[str] = field(default_factory=list)
+    released: int = 0
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ class Ledger:
         self.app = app
         self.rules = rules
         self.clock = clock
+        # Set by bootstrap: retries parked records waiting for new entities.
+        self.on_new_entities: Callable[[list[str]], int] | None = None
 
     # -- commands ------------------------------------------------------------
 
@@ -83,7 +86,10 @@ class Ledger:
                 if first is not None:
                     return Applied(orjson.loads(first)["event_ids"], duplicate=True)
             handle(command, uow)
-            applied = Applied(event_ids(uow))
+            applied = Applied(
+                event_ids(uow),
+                new_entities=[f"{r.kind}:{r.business_id}" for r in uow.rows.entities],
+            )
             if dedup_key is not None:
                 uow.rows.dedup.append(
                     DedupRow(
@@ -95,6 +101,9 @@ class Ledger:
             return applied
 
         applied, _ = with_retries(self.app, work)
+        if applied.new_entities and self.on_new_entities is not None:
+            released = self.on_new_entities(applied.new_entities)
+            return Applied(applied.event_ids, applied.duplicate, applied.new_entities, released)
         return applied
 
     def apply_webhook(

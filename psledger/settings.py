@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     cache_size: int = Field(default=20_000, ge=0)
     park_max_age_seconds: int = Field(default=7 * 24 * 3600, ge=0)
     config_file: Path | None = None  # TOML: API tokens, webhook secrets, users
+    mapping_file: Path | None = None  # default: the reference PSA mapping
+    schema_registry_url: str | None = None  # for Avro; mock:// in tests
 
 
 def store_environment(store: str) -> dict[str, str]:

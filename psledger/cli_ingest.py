@@ -1,0 +1,247 @@
+"""Subcommands: CDC ingestion (files, Kafka, embedded Debezium), quarantine, parked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cdc.sources import FileChangeSource
+from psledger.cli import Context, cli, emit_json, guarded, pass_ctx
+from psledger.cli_commands import ingest
+from psledger.ingest import IngestReport
+from psledger.render import table
+
+
+def print_report(report: IngestReport) -> None:
+    click.echo(
+        f"{report.records} records in {report.batches} batches: {report.applied} applied, "
+        f"{report.duplicates} duplicates, {report.skipped} skipped, {report.parked} parked, "
+        f"{report.quarantined} quarantined, {report.released} released from parking; "
+        f"{report.events} events appended"
+    )
+    for message in report.messages:
+        click.echo(f"  note: {message}")
+    for problem in report.problems[:20]:
+        click.echo(f"  quarantined: {problem}")
+    if len(report.problems) > 20:
+        click.echo(f"  ... and {len(report.problems) - 20} more (psledger quarantine list)")
+
+
+@ingest.command("debezium")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--batch-size", default=500, show_default=True)
+@pass_ctx
+@guarded
+def ingest_debezium(ctx: Context, files: tuple[Path, ...], batch_size: int) -> None:
+    """Apply Debezium change-event files (kcat -C -J format)."""
+    report = ctx.wiring.ingestor.run(FileChangeSource(files, batch_size=batch_size))
+    print_report(report)
+
+
+@ingest.command("kafka")
+@click.option("--bootstrap-servers", required=True)
+@click.option("--group", "group_id", required=True)
+@click.option("--topics", required=True, help="Comma-separated topic names.")
+@click.option("--batch-size", default=500, show_default=True)
+@click.option(
+    "--idle-polls",
+    default=None,
+    type=int,
+    help="Stop after this many empty polls (default: run until interrupted).",
+)
+@click.option(
+    "--dlq/--no-dlq",
+    default=True,
+    show_default=True,
+    help="Also produce quarantined records to <topic>.dlq.",
+)
+@pass_ctx
+@guarded
+def ingest_kafka(
+    ctx: Context,
+    bootstrap_servers: str,
+    group_id: str,
+    topics: str,
+    batch_size: int,
+    idle_polls: int | None,
+    dlq: bool,
+) -> None:
+    """Consume Debezium topics with a consumer group; offsets follow durability."""
+    from cdc.kafka import DeadLetterProducer, KafkaChangeSource
+
+    dead_letters = DeadLetterProducer(bootstrap_servers) if dlq else None
+    source = KafkaChangeSource(
+        bootstrap_servers,
+        group_id,
+        [t.strip() for t in topics.split(",") if t.strip()],
+        batch_size=batch_size,
+        idle_polls=idle_polls,
+    )
+    try:
+        report = ctx.wiring.kafka_ingestor(dead_letters).run(source, flush_incomplete=False)
+    finally:
+        source.close()
+        if dead_letters is not None:
+            dead_letters.close()
+    print_report(report)
+
+
+@ingest.command("debezium-engine")
+@click.option("--source", "source_url", required=True, help="postgresql://... of the PSA.")
+@click.option(
+    "--offsets",
+    "offsets_path",
+    default="./psledger-engine-offsets.dat",
+    show_default=True,
+    type=click.Path(path_type=Path),
+)
+@click.option("--slot", default="psledger", show_default=True)
+@click.option("--publication", default="psledger", show_default=True)
+@click.option("--topic-prefix", default="psa", show_default=True)
+@click.option(
+    "--idle-seconds",
+    default=None,
+    type=float,
+    help="Stop after this many idle seconds (default: run until interrupted).",
+)
+@pass_ctx
+@guarded
+def ingest_engine(
+    ctx: Context,
+    source_url: str,
+    offsets_path: Path,
+    slot: str,
+    publication: str,
+    topic_prefix: str,
+    idle_seconds: float | None,
+) -> None:
+    """Capture the PSA database with an embedded Debezium engine (Java 17)."""
+    from cdc.engine import DebeziumEngineSource
+
+    source = DebeziumEngineSource(
+        source_url,
+        offsets_path=offsets_path,
+        slot_name=slot,
+        publication_name=publication,
+        topic_prefix=topic_prefix,
+        stop_when_idle_seconds=idle_seconds,
+    )
+    try:
+        report = ctx.wiring.ingestor.run(source, flush_incomplete=False)
+    finally:
+        source.close()
+    print_report(report)
+
+
+@cli.group()
+def quarantine() -> None:
+    """Records that could not be decoded, mapped or applied."""
+
+
+@quarantine.command("list")
+@click.option("--status", default="open", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@pass_ctx
+@guarded
+def quarantine_list(ctx: Context, status: str, fmt: str) -> None:
+    rows = ctx.wiring.quarantine.list(status)
+    if fmt == "json":
+        emit_json([_view(r, raw=False) for r in rows])
+        return
+    if not rows:
+        click.echo(f"no {status} quarantined records")
+        return
+    click.echo(
+        table(
+            ("id", "source", "position", "reason", "detail"),
+            [(r.id, r.source, f"{r.partition}@{r.offset}", r.reason, r.detail[:100]) for r in rows],
+        )
+    )
+
+
+@quarantine.command("show")
+@click.argument("row_id")
+@pass_ctx
+@guarded
+def quarantine_show(ctx: Context, row_id: str) -> None:
+    emit_json(_view(ctx.wiring.quarantine.show(row_id), raw=True))
+
+
+@quarantine.command("replay")
+@click.argument("row_id")
+@pass_ctx
+@guarded
+def quarantine_replay(ctx: Context, row_id: str) -> None:
+    """Apply a quarantined record again (after the cause is fixed)."""
+    report = ctx.wiring.quarantine.replay(row_id)
+    if report.applied:
+        click.echo(f"{row_id}: applied, {report.events} events appended")
+    elif report.duplicates:
+        click.echo(f"{row_id}: already applied before; released from quarantine")
+    elif report.parked:
+        click.echo(f"{row_id}: still waits for another record")
+    else:
+        raise click.ClickException(f"{row_id}: still fails: {'; '.join(report.problems)}")
+
+
+@quarantine.command("discard")
+@click.argument("row_id")
+@click.option("--by", required=True, help="Who discards it (kept on the record).")
+@pass_ctx
+@guarded
+def quarantine_discard(ctx: Context, row_id: str, by: str) -> None:
+    ctx.wiring.quarantine.discard(row_id, by)
+    click.echo(f"{row_id}: discarded by {by}")
+
+
+@cli.group()
+def parked() -> None:
+    """Records waiting for another record (a time entry before its project)."""
+
+
+@parked.command("list")
+@pass_ctx
+@guarded
+def parked_list(ctx: Context) -> None:
+    rows = ctx.wiring.intake.parked()
+    if not rows:
+        click.echo("nothing parked")
+        return
+    click.echo(
+        table(
+            ("id", "waits for", "parked at", "reason"),
+            [(r.id, r.waits_for, r.parked_at.isoformat()[:19], r.reason) for r in rows],
+        )
+    )
+
+
+@parked.command("expire")
+@pass_ctx
+@guarded
+def parked_expire(ctx: Context) -> None:
+    """Move parked records older than the limit into quarantine."""
+    report = ctx.wiring.intake.expire_parked()
+    click.echo(f"{report.quarantined} parked records moved to quarantine")
+
+
+def _view(row: object, *, raw: bool) -> dict[str, object]:
+    from psledger.store.rows import QuarantineRow
+
+    assert isinstance(row, QuarantineRow)
+    view: dict[str, object] = {
+        "id": row.id,
+        "source": row.source,
+        "partition": row.partition,
+        "offset": row.offset,
+        "record_key": row.record_key,
+        "reason": row.reason,
+        "detail": row.detail,
+        "created_at": row.created_at.isoformat(),
+        "status": row.status,
+    }
+    if raw:
+        view["raw"] = row.raw.decode("utf-8", "replace")
+    return view
