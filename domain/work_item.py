@@ -66,10 +66,6 @@ class WorkItem(LedgerAggregate):
 
     FINANCIAL_FIELDS: ClassVar[tuple[str, ...]] = ()
 
-    business_id: str
-    fields: dict[str, Any]
-    state: str
-
     @classmethod
     def capture(cls, business_id: str, fields: dict[str, Any], provenance: Provenance) -> WorkItem:
         """A new item as captured in the source (each kind's Captured event)."""
@@ -77,8 +73,8 @@ class WorkItem(LedgerAggregate):
 
     def _init_item(self, business_id: str, fields: dict[str, Any]) -> None:
         self.business_id = business_id
-        self.fields = dict(fields)
-        self.state = PLANNED
+        self.fields: dict[str, Any] = dict(fields)
+        self.state: str = PLANNED
         self.withdrawn = False
         self.approved_by: str | None = None
         self.approved_at: datetime | None = None

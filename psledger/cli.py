@@ -118,4 +118,5 @@ def read_file(path: Path) -> bytes:
 
 # Subcommands register themselves on `cli`.
 from psledger import cli_commands as _commands  # noqa: E402,F401
+from psledger import cli_demo as _demo  # noqa: E402,F401
 from psledger import cli_ingest as _ingest  # noqa: E402,F401
