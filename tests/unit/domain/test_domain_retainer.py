@@ -16,9 +16,7 @@ JAN = date(2026, 1, 1)
 
 def retainer_book(items: list[WorkItem]) -> ContractBook:
     """Retainer: 5000.00 a month with 20 included hours; consultant at 150.00."""
-    k = contract(
-        terms(billing_method="retainer", monthly_fee=D("5000.00"), included_hours=D("20"))
-    )
+    k = contract(terms(billing_method="retainer", monthly_fee=D("5000.00"), included_hours=D("20")))
     return book(k, items, [rate_card(("consultant", "150.00", JAN, None))])
 
 

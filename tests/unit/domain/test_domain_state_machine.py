@@ -1,11 +1,11 @@
 """The work-item state machine of BILLING_RULES.md, pair by pair.
 
-    planned --> approved --> billable --> invoiced --> posted
-       ^           |            |            |            |
-       +-----------+            |            |            |
-                   ^------------+            |            |
-                                ^------------+            |
-                                ^-------------------------+
+planned --> approved --> billable --> invoiced --> posted
+   ^           |            |            |            |
+   +-----------+            |            |            |
+               ^------------+            |            |
+                            ^------------+            |
+                            ^-------------------------+
 """
 
 from __future__ import annotations
