@@ -25,7 +25,7 @@ from domain.provenance import Provenance
 from domain.rate_card import RateCard, RateLine
 from domain.rules import RuleSet
 from domain.time_entry import TimeEntry
-from domain.work_item import PLANNED, WorkItem
+from domain.work_item import WorkItem
 
 D = Decimal
 W = TypeVar("W", bound=WorkItem)
@@ -134,25 +134,10 @@ def customer(payment_terms_days: int = 30, business_id: str = "CUST-1") -> Custo
 
 
 def capture(cls: type[W], business_id: str, fields: dict[str, Any]) -> W:
-    """A new planned item, as `WorkItem.capture` makes it.
-
-    BUG (see test_domain_capture.py): `capture` raises TypeError because the
-    Captured event inherits a required `state` field from WorkItem's class
-    annotations. Until that is fixed, build the same Captured event directly.
-    """
-    try:
-        return cls.capture(business_id, fields, PSA)  # type: ignore[return-value]
-    except TypeError:
-        created = cls._create(  # type: ignore[attr-defined]
-            cls.Captured,  # type: ignore[attr-defined]
-            id=cls.create_id(business_id),  # type: ignore[attr-defined]
-            business_id=business_id,
-            fields=fields,
-            state=PLANNED,
-            provenance=PSA,
-        )
-        assert isinstance(created, cls)
-        return created
+    """A new planned item, captured from the PSA."""
+    item = cls.capture(business_id, fields, PSA)
+    assert isinstance(item, cls)
+    return item
 
 
 def time_entry(
