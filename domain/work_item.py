@@ -194,8 +194,8 @@ class WorkItem(LedgerAggregate):
     def price(self, lines: list[dict[str, Any]], provenance: Provenance) -> None:
         """approved -> billable with its priced lines; re-pricing a billable
         item with the same lines appends nothing."""
-        if self.state == BILLABLE and self.priced == lines and self.exception is None:
-            return
+        if self.state == BILLABLE and self.priced == lines:
+            return  # a billing exception it carries is the billing run's to clear
         if self.state != BILLABLE:
             self._move(BILLABLE, "price it")
         self._priced(lines=lines, provenance=provenance)

@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from cdc.sources import FileChangeSource
+from domain.contract import Contract
 from domain.invoice import Invoice
 from psledger.bootstrap import Wiring
 from psledger.demo import firm
@@ -225,7 +226,9 @@ def run_demo(wiring: Wiring, out_dir: Path) -> DemoReport:
     report.steps.append("ERP: GB01-SOW-1042-2026-01 posted; the US milestone invoice rejected")
 
     ledger.apply_webhook(reference_webhook("crm.sow.amended.json"))
-    ledger.approve_amendment("SOW-1042", 2, BY_FINANCE)
+    contract = ledger.load(Contract, "SOW-1042")
+    if contract is not None and contract.versions[2].status == "proposed":
+        ledger.approve_amendment("SOW-1042", 2, BY_FINANCE)
     report.steps.append(
         f"CRM: SOW-1042 amended (cap 85000.00 from 2026-02-16), approved by {BY_FINANCE}"
     )

@@ -1,0 +1,5 @@
+"""`python -m psledger`: the CLI."""
+
+from psledger.cli import main
+
+main()
