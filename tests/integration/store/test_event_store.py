@@ -1,0 +1,131 @@
+"""The event store on SQLite and a real PostgreSQL: side rows share the
+events' transaction, conflicts are retried, replay rebuilds state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from eventsourcing.persistence import IntegrityError
+
+from domain.contract import Contract
+from domain.errors import InfrastructureError
+from domain.provenance import Provenance
+from psledger.app import UnitOfWork, with_retries
+from psledger.bootstrap import Wiring, bootstrap
+from psledger.settings import Settings
+from psledger.store.rows import DedupRow
+
+REFERENCE = Path(__file__).resolve().parents[3] / "psledger" / "data" / "webhooks"
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/ledger.db"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def wiring(store: str) -> Iterator[Wiring]:
+    w = bootstrap(Settings(store=store))
+    yield w
+    w.close()
+
+
+def approve_sow(wiring: Wiring) -> None:
+    wiring.ledger.apply_webhook((REFERENCE / "crm.sow.approved.json").read_bytes())
+
+
+def test_a_dedup_row_that_collides_rolls_back_the_events_of_its_batch(wiring: Wiring) -> None:
+    approve_sow(wiring)
+    before = wiring.app.recorder.max_notification_id()
+    uow = UnitOfWork(wiring.app)
+    contract = uow.get(Contract, "SOW-1042")
+    assert contract is not None
+    contract.invoice_fee("2026-01", "X-1", Provenance("ledger", "test"))
+    key = "webhook:crm:evt_crm_000184"  # already stored by approve_sow
+    uow.rows.dedup.append(DedupRow(key, "{}", NOW))
+    with pytest.raises(IntegrityError):
+        uow.commit()
+    assert wiring.app.recorder.max_notification_id() == before
+    fresh = UnitOfWork(wiring.app).get(Contract, "SOW-1042")
+    assert fresh is not None and fresh.fee_lines == {}
+
+
+def test_a_concurrent_write_to_the_same_aggregate_is_retried_not_lost(
+    wiring: Wiring, store: str
+) -> None:
+    approve_sow(wiring)
+    other = bootstrap(Settings(store=store))
+    attempts: list[int] = []
+
+    def work(uow: UnitOfWork) -> None:
+        attempts.append(1)
+        contract = uow.get(Contract, "SOW-1042")
+        assert contract is not None
+        if len(attempts) == 1:  # another writer gets there first
+            rival = UnitOfWork(other.app)
+            theirs = rival.get(Contract, "SOW-1042")
+            assert theirs is not None
+            theirs.invoice_fee("2026-01", "THEIRS", Provenance("ledger", "rival"))
+            rival.commit()
+        contract.invoice_fee("2026-02", "OURS", Provenance("ledger", "ours"))
+
+    try:
+        with_retries(wiring.app, work)
+    finally:
+        other.close()
+    assert len(attempts) == 2
+    final = UnitOfWork(wiring.app).get(Contract, "SOW-1042")
+    assert final is not None
+    assert final.fee_lines == {"2026-01": "THEIRS", "2026-02": "OURS"}
+
+
+def test_endless_conflicts_end_in_one_clear_error(wiring: Wiring, store: str) -> None:
+    approve_sow(wiring)
+    other = bootstrap(Settings(store=store))
+    n = iter(range(100))
+
+    def work(uow: UnitOfWork) -> None:
+        contract = uow.get(Contract, "SOW-1042")
+        assert contract is not None
+        rival = UnitOfWork(other.app)
+        theirs = rival.get(Contract, "SOW-1042")
+        assert theirs is not None
+        theirs.invoice_fee(f"r{next(n)}", "THEIRS", Provenance("ledger", "rival"))
+        rival.commit()
+        contract.invoice_fee(f"o{next(n)}", "OURS", Provenance("ledger", "ours"))
+
+    try:
+        with pytest.raises(InfrastructureError, match="concurrent-write conflicts"):
+            with_retries(wiring.app, work)
+    finally:
+        other.close()
+
+
+def test_replaying_the_stored_events_rebuilds_the_same_state(wiring: Wiring, store: str) -> None:
+    approve_sow(wiring)
+    wiring.ledger.apply_webhook((REFERENCE / "crm.sow.amended.json").read_bytes())
+    wiring.ledger.approve_amendment("SOW-1042", 2, "fin.ops")
+    cached = UnitOfWork(wiring.app).get(Contract, "SOW-1042")
+    cold = bootstrap(Settings(store=store, cache_size=0))
+    try:
+        replayed = UnitOfWork(cold.app).get(Contract, "SOW-1042")
+    finally:
+        cold.close()
+    assert cached is not None and replayed is not None
+    assert replayed.versions == cached.versions
+    assert replayed.version == cached.version == 3
+
+
+def test_a_webhook_delivery_is_applied_once(wiring: Wiring) -> None:
+    body = (REFERENCE / "crm.sow.approved.json").read_bytes()
+    first = wiring.ledger.apply_webhook(body)
+    again = wiring.ledger.apply_webhook(body)
+    assert first.event_ids == ["customer:ACC-77@1", "contract:SOW-1042@1"]
+    assert again.duplicate and again.event_ids == first.event_ids
+    assert wiring.app.recorder.max_notification_id() == 2
