@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import pytest
 from builders import (
     CRM,
     LEDGER,
@@ -95,11 +94,8 @@ def test_an_approved_amendment_raising_the_cap_releases_the_item_in_a_later_run(
     assert (items[2].state, items[2].exception) == ("invoiced", None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a re-run re-prices an nte_exceeded item (price() ignores the same lines when "
-    "an exception is set), appending Priced and clearing the nte_exceeded exception",
-)
+# Regression: a re-run once re-priced the held item, appending Priced and clearing
+# its nte_exceeded exception (fixed in 902fa0e).
 def test_billing_the_same_period_again_leaves_the_held_item_untouched() -> None:
     items = over_the_cap()
     b = capped_book(items)
