@@ -215,6 +215,8 @@ def schema_registry(url: str) -> Any:
     from confluent_kafka.schema_registry import SchemaRegistryClient
 
     try:
-        return SchemaRegistryClient({"url": url})
+        # new_client gives the in-memory MockSchemaRegistryClient for mock:// URLs
+        # (the constructor would try HTTP); each client's mock store is its own.
+        return SchemaRegistryClient.new_client({"url": url})
     except Exception as exc:  # the client raises plain exceptions for bad config
         raise SourceError(f"cannot use schema registry {url}: {exc}") from exc
