@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -46,10 +46,15 @@ class Provenance:
         return replace(self, rule_version=rule_version)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        """The set fields (commit_time as ISO 8601); on the hot path of every append."""
+        data = {
+            name: value
+            for name in self.__slots__
+            if (value := getattr(self, name)) is not None
+        }
         if self.commit_time is not None:
             data["commit_time"] = self.commit_time.isoformat()
-        return {k: v for k, v in data.items() if v is not None}
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Provenance:

@@ -87,6 +87,21 @@ class UnitOfWork:
             raise InfrastructureError(f"{cls.KIND} {business_id}: stored as {type(found).__name__}")
         return found
 
+    def preload(self, wanted: Iterable[tuple[type[LedgerAggregate], str]]) -> None:
+        """Learn in one query per kind which of these entities do not exist
+        yet, so that `get` need not ask the store for each new one."""
+        by_kind: dict[type[LedgerAggregate], set[str]] = {}
+        for cls, business_id in wanted:
+            if cls.id_for(business_id) not in self.loaded:
+                by_kind.setdefault(cls, set()).add(business_id)
+        for cls, ids in by_kind.items():
+            pending = sorted(ids)
+            for start in range(0, len(pending), 500):
+                chunk = pending[start : start + 500]
+                rows = self.app.fetch(self.app.tables.q_entities_in(len(chunk)), [cls.KIND, *chunk])
+                for business_id in set(chunk) - {row[0] for row in rows}:
+                    self.loaded[cls.id_for(business_id)] = None
+
     def add(self, aggregate: LedgerAggregate, parent_id: str | None = None) -> None:
         self.loaded[aggregate.id] = aggregate
         self.rows.entities.append(EntityRow(aggregate.KIND, aggregate.business_id, parent_id))

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from domain import commands as c
 from domain.errors import LedgerError, MissingDependency
-from domain.handlers import handle
+from domain.handlers import ITEM_KINDS, handle
 from psledger.app import LedgerApplication, UnitOfWork
 from psledger.ledger import Ledger
 from psledger.store.rows import DedupRow, ParkedRow, PositionRow, QuarantineRow
@@ -35,6 +35,7 @@ class Inbound:
     raw: bytes
     commands: list[c.Command] = field(default_factory=list)
     dedup_keys: list[str] = field(default_factory=list)
+    marker_keys: list[str] = field(default_factory=list)  # recorded however it settles
     record_key: str | None = None
     error: LedgerError | None = None  # decided before apply: quarantine it
     parked_id: str | None = None  # set when retrying a parked unit
@@ -87,12 +88,20 @@ class Intake:
     def _apply_once(
         self, batch: Sequence[Inbound], positions: Sequence[PositionRow]
     ) -> tuple[IntakeReport, list[str]]:
-        seen = self.ledger.dedup_lookup([k for unit in batch for k in unit.dedup_keys])
+        seen = self.ledger.dedup_lookup(
+            [k for unit in batch for k in (*unit.dedup_keys, *unit.marker_keys)]
+        )
         failures: dict[int, LedgerError] = {
             i: unit.error for i, unit in enumerate(batch) if unit.error is not None
         }
         for _attempt in range(len(batch) + 5):
             uow = UnitOfWork(self.app)
+            uow.preload(
+                (ITEM_KINDS[cmd.kind], cmd.item_id)
+                for unit in batch
+                for cmd in unit.commands
+                if isinstance(cmd, c.SyncWorkItem) and cmd.kind in ITEM_KINDS
+            )
             report = IntakeReport()
             in_batch: set[str] = set()
             failed_at = None
@@ -121,6 +130,12 @@ class Intake:
                 continue  # decide the batch again without the failed unit
             for i, error in failures.items():
                 self._set_aside(uow, batch[i], error, report)
+            now = self.ledger.clock()
+            for unit in batch:
+                for k in unit.marker_keys:
+                    if k not in seen and k not in in_batch:
+                        in_batch.add(k)
+                        uow.rows.dedup.append(DedupRow(k, "{}", now))
             uow.rows.positions.extend(positions)
             report.events = uow.pending_count()
             uow.commit()
@@ -201,7 +216,8 @@ class Intake:
         total = IntakeReport()
         pending = list(dict.fromkeys(entity_keys))
         while pending and self.reparse is not None:
-            rows = [row for key in pending for row in self.parked(key)]
+            waiting = {row[0] for row in self.app.fetch(self.app.tables.q_parked_waits())}
+            rows = [row for key in pending if key in waiting for row in self.parked(key)]
             if not rows:
                 break
             report, new_entities = self._apply_once(self.reparse(rows), ())

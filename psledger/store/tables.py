@@ -152,6 +152,13 @@ class LedgerTables:
             sql += " AND parent_id = " + self.d.placeholder
         return sql + " ORDER BY business_id"
 
+    def q_entities_in(self, n: int) -> str:
+        marks = ", ".join([self.d.placeholder] * n)
+        return (
+            "SELECT business_id FROM psledger_entities WHERE kind = "
+            f"{self.d.placeholder} AND business_id IN ({marks})"
+        )
+
     def q_entity_kinds(self) -> str:
         return "SELECT kind FROM psledger_entities WHERE business_id = " + self.d.placeholder
 
@@ -172,6 +179,9 @@ class LedgerTables:
         if by_waits_for:
             return sql + " WHERE waits_for = " + self.d.placeholder + " ORDER BY parked_at, id"
         return sql + " ORDER BY parked_at, id"
+
+    def q_parked_waits(self) -> str:
+        return "SELECT DISTINCT waits_for FROM psledger_parked"
 
     def q_position(self) -> str:
         p = self.d.placeholder
