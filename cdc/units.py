@@ -93,9 +93,21 @@ class TransactionAssembler:
         return [Unit(ordered, tx_id)] if ordered else []
 
     def held_positions(self) -> list[RawRecord]:
-        """Records held in incomplete transactions (their offsets must not be
-        committed yet)."""
-        return [e.raw for p in self.pending.values() for e in p.events]
+        """Records held in incomplete transactions, their END markers included:
+        their offsets must not be committed yet, or a restart would never see
+        the transaction complete."""
+        held = [e.raw for p in self.pending.values() for e in p.events]
+        held.extend(p.end.raw for p in self.pending.values() if p.end is not None)
+        return held
+
+    def ended_without_events(self) -> list[str]:
+        """Transactions whose END came but none of their changes (yet): after a
+        restart, the END of a transaction applied before the crash."""
+        return [tx for tx, p in self.pending.items() if p.end is not None and not p.events]
+
+    def discard(self, tx_id: str) -> None:
+        """Forget a transaction known to be settled already."""
+        self.pending.pop(tx_id, None)
 
     def flush(self) -> list[Unit]:
         """At the end of the input: release what never completed.

@@ -47,6 +47,12 @@ def dedup_key(event: ChangeEvent) -> str:
     return f"cdc:{table}:{key}:{event.op}:{event.lsn}:{event.tx_id}"
 
 
+def tx_marker_key(tx_id: str) -> str:
+    """Recorded once a source transaction is settled (applied, parked or
+    quarantined): its END marker, delivered again, is then let go."""
+    return f"cdc:tx:{tx_id}"
+
+
 @dataclass
 class IngestReport(IntakeReport):
     records: int = 0
@@ -85,6 +91,7 @@ class CdcIngestor:
             for item in batch:
                 inbound.extend(self._take(item, assembler, report))
             self._apply(inbound, _positions(batch), report)
+            self._forget_settled(assembler)
             source.commit(self._committable(source, batch, assembler))
         leftovers = assembler.flush()
         if leftovers and flush_incomplete:
@@ -120,6 +127,14 @@ class CdcIngestor:
         report.skipped += 1  # heartbeat or tombstone: nothing to apply
         return []
 
+    def _forget_settled(self, assembler: TransactionAssembler) -> None:
+        """Drop END markers (re-delivered after a restart) of transactions the
+        ledger already settled, so they do not hold back the offsets."""
+        orphans = {tx_marker_key(tx): tx for tx in assembler.ended_without_events()}
+        if orphans:
+            for key in self.intake.ledger.dedup_lookup(list(orphans)):
+                assembler.discard(orphans[key])
+
     def _inbound(self, unit: Unit) -> Inbound:
         first = unit.records[0].raw
         label = f"{first.topic}[{first.partition}@{first.offset}]"
@@ -134,6 +149,8 @@ class CdcIngestor:
             record_key=first.key.decode("utf-8", "replace") if first.key else None,
             dedup_keys=[dedup_key(event) for event in unit.records],
         )
+        if unit.tx_id is not None and unit.complete:
+            inbound.marker_keys.append(tx_marker_key(unit.tx_id))
         try:
             for event in unit.records:
                 inbound.commands.extend(self.mapping.commands(event))
