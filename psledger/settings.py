@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.errors import InputError
@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     config_file: Path | None = None  # TOML: API tokens, webhook secrets, users
     mapping_file: Path | None = None  # default: the reference PSA mapping
     schema_registry_url: str | None = None  # for Avro; mock:// in tests
+    # Standard Webhooks secrets per source, comma separated, besides the
+    # config file's (see psledger/http/config.py).
+    webhook_secrets_crm: SecretStr | None = None
+    webhook_secrets_hr: SecretStr | None = None
+    webhook_secrets_erp: SecretStr | None = None
 
 
 def store_environment(store: str) -> dict[str, str]:
