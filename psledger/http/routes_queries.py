@@ -1,0 +1,94 @@
+"""Read endpoints: invoices, ERP payloads, history, state as of a moment."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+
+from domain.errors import UnknownEntity
+from domain.invoice import Invoice
+from projections.erp import erp_payload
+from projections.views import invoice_view
+from psledger import queries
+from psledger.http.auth import READ, authorize
+from psledger.http.config import User
+from psledger.http.models import (
+    EntityState,
+    ErpPayload,
+    HistoryEntry,
+    InvoiceDetail,
+    InvoiceSummary,
+    error_responses,
+)
+from psledger.http.service import service_of
+from psledger.ledger import Ledger
+
+router = APIRouter(tags=["queries"])
+
+Reader = Annotated[User, Depends(authorize(*READ))]
+Filter = Annotated[str | None, Query(max_length=200)]
+Id = Annotated[str, Path(min_length=1, max_length=200)]
+ERRORS = error_responses(401, 403, 404, 422, 503)
+
+
+def _invoice(ledger: Ledger, number: str) -> Invoice:
+    found: Invoice | None = ledger.load(Invoice, number)
+    if found is None:
+        raise UnknownEntity(f"invoice {number} is not known to the ledger")
+    return found
+
+
+@router.get("/invoices", response_model=list[InvoiceSummary], responses=ERRORS)
+async def list_invoices(
+    request: Request,
+    _user: Reader,
+    contract: Filter = None,
+    period: Filter = None,
+    state: Filter = None,
+) -> list[dict[str, Any]]:
+    """Invoices and credit notes (without lines), by period then number."""
+    ledger = service_of(request).wiring.ledger
+
+    def work() -> list[dict[str, Any]]:
+        found = queries.find_invoices(ledger, contract=contract, period=period, state=state)
+        return [invoice_view(inv, with_lines=False) for inv in found]
+
+    return await service_of(request).run(work)
+
+
+@router.get("/invoices/{number}", response_model=InvoiceDetail, responses=ERRORS)
+async def get_invoice(request: Request, _user: Reader, number: Id) -> dict[str, Any]:
+    """One invoice with its lines; each line names its work item and source record."""
+    ledger = service_of(request).wiring.ledger
+    return await service_of(request).run(lambda: invoice_view(_invoice(ledger, number)))
+
+
+@router.get("/invoices/{number}/erp", response_model=ErpPayload, responses=ERRORS)
+async def get_erp_payload(request: Request, _user: Reader, number: Id) -> dict[str, Any]:
+    """The invoice as the ERP receives it: lines summarised, item ids kept."""
+    ledger = service_of(request).wiring.ledger
+    return await service_of(request).run(lambda: erp_payload(_invoice(ledger, number)))
+
+
+@router.get("/entities/{entity_id}/history", response_model=list[HistoryEntry], responses=ERRORS)
+async def get_history(request: Request, _user: Reader, entity_id: Id) -> list[dict[str, Any]]:
+    """Every event of the entities with this id (or `kind:id`), oldest first."""
+    ledger = service_of(request).wiring.ledger
+    return await service_of(request).run(queries.history, ledger, entity_id)
+
+
+@router.get("/entities/{entity_id}", response_model=list[EntityState], responses=ERRORS)
+async def get_entity(
+    request: Request,
+    _user: Reader,
+    entity_id: Id,
+    as_of: Annotated[
+        str | None,
+        Query(max_length=64, description="ISO 8601 instant (UTC if no offset)"),
+    ] = None,
+) -> list[dict[str, Any]]:
+    """The state of the entities with this id, now or as they were at `as_of`."""
+    ledger = service_of(request).wiring.ledger
+    when = queries.parse_instant(as_of) if as_of else None
+    return await service_of(request).run(queries.entity_state, ledger, entity_id, when)
