@@ -270,7 +270,9 @@ def _sync_work_item(cmd: c.SyncWorkItem, repo: Aggregates) -> None:
     else:
         item.revise(cmd.fields, cmd.provenance)
     if status in APPROVING:
-        item.approve(cmd.approved_by, cmd.approved_at, cmd.provenance)
+        # Without an approval time in the row, the source commit time stands in.
+        at = cmd.approved_at or cmd.provenance.commit_time
+        item.approve(cmd.approved_by, at, cmd.provenance)
     elif status in WITHDRAWING:
         item.withdraw(cmd.provenance)
     else:

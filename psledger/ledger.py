@@ -165,10 +165,12 @@ class Ledger:
     def _book(self, uow: UnitOfWork, contract_id: str) -> ContractBook:
         contract = uow.get(Contract, contract_id)
         assert contract is not None
+        # A project may have moved to another contract since it was first seen:
+        # its current contract_id decides, not the index's first parent.
         projects = {
             pid: p
-            for pid in self.entity_ids("project", parent=contract_id)
-            if (p := uow.get(Project, pid)) is not None
+            for pid in self.entity_ids("project")
+            if (p := uow.get(Project, pid)) is not None and p.contract_id == contract_id
         }
         items: list[WorkItem] = []
         for pid in projects:
