@@ -174,7 +174,8 @@ class BillingRun:
     # -- phase 2: rejected invoices are re-issued as they were -------------
 
     def _reissue_rejected(self, book: ContractBook) -> list[Invoice]:
-        """Each rejected invoice once: `{root}-R{n}` with exactly its lines."""
+        """Each rejected invoice once: `{root}-R{n}` with exactly its lines, less
+        the lines of items changed at the source since (billed anew)."""
         done = {inv.header.get("rejected_number") for inv in book.invoices.values()}
         rejected_ones = [
             inv
@@ -183,25 +184,36 @@ class BillingRun:
         ]
         drafted = []
         for rejected in rejected_ones:
-            root_number = rejected.header.get("original_number") or rejected.business_id
-            if rejected.kind == "credit_note":
-                root_number = rejected.business_id
+            root_number = rejected.header.get("reissue_root") or rejected.business_id
             root = book.invoices[root_number]
+            returned = {
+                item.business_id
+                for item in book.items
+                if item.reissue_of == rejected.business_id and item.state == BILLABLE
+            }
+            lines = [
+                dict(ln)
+                for ln in rejected.lines
+                if ln.get("item_kind") == "retainer_fee" or ln.get("item_id") in returned
+            ]
+            if not lines:
+                continue  # every item changed since: they are billed anew instead
             number = f"{root_number}-R{len(root.reissues) + 1}"
             header = {
                 **rejected.header,
                 "kind": "credit_note" if rejected.kind == "credit_note" else "reissue",
-                "original_number": root_number,
+                "original_number": rejected.header.get("original_number") or root_number,
+                "reissue_root": root_number,
                 "rejected_number": rejected.business_id,
                 "period": str(self.period),
                 "billing_run": self.provenance.record_id,
             }
-            drafted.append(self._draft(book, number, header, [dict(ln) for ln in rejected.lines]))
+            drafted.append(self._draft(book, number, header, lines))
             root.record_reissue(number, self.provenance)
             for item in book.items:
                 if item.reissue_of == rejected.business_id and item.state == BILLABLE:
                     item.invoice(number, self.provenance)
-            for ln in rejected.lines:
+            for ln in lines:
                 if ln.get("item_kind") == "retainer_fee":
                     book.contract.reinvoice_fee(str(ln["month"]), number, self.provenance)
         return drafted

@@ -48,9 +48,7 @@ class Provenance:
     def to_dict(self) -> dict[str, Any]:
         """The set fields (commit_time as ISO 8601); on the hot path of every append."""
         data = {
-            name: value
-            for name in self.__slots__
-            if (value := getattr(self, name)) is not None
+            name: value for name in self.__slots__ if (value := getattr(self, name)) is not None
         }
         if self.commit_time is not None:
             data["commit_time"] = self.commit_time.isoformat()

@@ -155,6 +155,7 @@ class WorkItem(LedgerAggregate):
     def _withdrawn(self, provenance: Provenance) -> None:
         self.withdrawn = True
         self.state = PLANNED
+        self.reissue_of = None
 
     # -- approval ----------------------------------------------------------
 
@@ -188,6 +189,7 @@ class WorkItem(LedgerAggregate):
         self.approved_by = None
         self.approved_at = None
         self.exception = None
+        self.reissue_of = None
 
     # -- pricing and exceptions (the ledger) -------------------------------
 
@@ -226,6 +228,7 @@ class WorkItem(LedgerAggregate):
     def _unpriced(self, reason: str, provenance: Provenance) -> None:
         self.state = APPROVED
         self.priced = []
+        self.reissue_of = None  # a changed item is billed anew, not re-issued as it was
 
     # -- invoicing (the ledger) and posting (the ERP) ----------------------
 
@@ -267,6 +270,11 @@ class WorkItem(LedgerAggregate):
             raise TransitionRefused(self.label, self.state, "credit it without a correction")
         self._move(BILLABLE, f"credit it on {credit_note}")
         self._credited(credit_note=credit_note, provenance=provenance)
+        if self.withdrawn:
+            self._unpriced(reason="withdrawn", provenance=provenance)
+            self._withdrawn(provenance=provenance)
+        elif not self.is_billable_kind:
+            self._unpriced(reason="not_billable", provenance=provenance)  # stops at approved
 
     @event("Credited")
     def _credited(self, credit_note: str, provenance: Provenance) -> None:

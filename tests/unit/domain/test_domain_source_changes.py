@@ -9,19 +9,12 @@ from __future__ import annotations
 
 from datetime import date
 
-import pytest
 from builders import ERP, PSA, D, bill, book, contract, rate_card, repo_for, time_entry
 
 from domain import commands as c
 from domain.billing import ContractBook
 from domain.handlers import handle
 from domain.time_entry import TimeEntry
-
-REISSUE_BUG = (
-    "BUG: after an ERP rejection the item keeps reissue_of; a PSA change before the re-issue "
-    "unprices it, so R1 still bills the old line while the item stays approved/planned, "
-    "excluded from every later run (_open_items skips reissue_of items)"
-)
 
 
 def rejected_january() -> tuple[ContractBook, TimeEntry]:
@@ -57,7 +50,6 @@ def test_an_unchanged_rejected_item_is_billed_once_on_its_reissue() -> None:
     assert billed_for(b, "TE-1") == D("1125.00")  # 7.5 h x 150.00, once
 
 
-@pytest.mark.xfail(strict=True, reason=REISSUE_BUG)
 def test_hours_changed_before_the_reissue_are_billed_at_the_new_amount() -> None:
     b, entry = rejected_january()
 
@@ -72,7 +64,6 @@ def test_hours_changed_before_the_reissue_are_billed_at_the_new_amount() -> None
     assert billed_for(b, "TE-1") == D("900.00")
 
 
-@pytest.mark.xfail(strict=True, reason=REISSUE_BUG)
 def test_an_item_unapproved_before_the_reissue_is_not_billed() -> None:
     b, entry = rejected_january()
 
@@ -85,11 +76,6 @@ def test_an_item_unapproved_before_the_reissue_is_not_billed() -> None:
     assert billed_for(b, "TE-1") == D("0")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: crediting an item the PSA made non-billable leaves it billable with no lines "
-    "forever; BILLING_RULES.md: non-billable items stop at approved",
-)
 def test_an_invoiced_item_made_non_billable_is_credited_and_stops_at_approved() -> None:
     entry = time_entry("TE-1", "7.5", date(2026, 1, 5))
     b = book(contract(), [entry], [rate_card(("consultant", "150.00", date(2026, 1, 1), None))])
