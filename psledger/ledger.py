@@ -25,6 +25,7 @@ from domain.period import Period
 from domain.project import Project
 from domain.provenance import Provenance
 from domain.rate_card import RateCard
+from domain.repricing import InvoiceDiff, reprice_invoice
 from domain.rules import RuleSet
 from domain.work_item import WorkItem
 from psledger.app import LedgerApplication, UnitOfWork, with_retries
@@ -159,6 +160,26 @@ class Ledger:
         return BillingOutcome(
             str(month), [inv.business_id for inv in drafted], len(notification_ids), exceptions
         )
+
+    def what_if(
+        self, period: str, rules: RuleSet | None = None
+    ) -> tuple[list[InvoiceDiff], list[Invoice]]:
+        """A dry run under other rules: how the period's issued invoices would
+        differ, and which invoices a billing run would draft now. Nothing is
+        appended."""
+        rules = rules or self.rules
+        month = Period.parse(period)
+        provenance = Provenance("ledger", f"what-if:{month}", actor="dry-run")
+        uow = UnitOfWork(self.app)
+        diffs: list[InvoiceDiff] = []
+        drafts: list[Invoice] = []
+        for contract_id in self.entity_ids("contract"):
+            book = self._book(uow, contract_id)
+            for invoice in sorted(book.invoices.values(), key=lambda i: i.business_id):
+                if invoice.header["period"] == str(month) and invoice.state != "rejected":
+                    diffs.append(reprice_invoice(invoice, book, rules))
+            drafts.extend(BillingRun(month, rules, provenance).bill(book))
+        return diffs, drafts
 
     # -- loading -------------------------------------------------------------
 
