@@ -53,6 +53,14 @@ def ingest_debezium(ctx: Context, files: tuple[Path, ...], batch_size: int) -> N
     help="Stop after this many empty polls (default: run until interrupted).",
 )
 @click.option(
+    "-X",
+    "--consumer-config",
+    "consumer_config",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A librdkafka consumer property (e.g. session.timeout.ms=6000); repeatable.",
+)
+@click.option(
     "--dlq/--no-dlq",
     default=True,
     show_default=True,
@@ -67,10 +75,18 @@ def ingest_kafka(
     topics: str,
     batch_size: int,
     idle_polls: int | None,
+    consumer_config: tuple[str, ...],
     dlq: bool,
 ) -> None:
     """Consume Debezium topics with a consumer group; offsets follow durability."""
     from cdc.kafka import DeadLetterProducer, KafkaChangeSource
+
+    config: dict[str, str] = {}
+    for item in consumer_config:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="-X")
+        config[name.strip()] = value.strip()
 
     dead_letters = DeadLetterProducer(bootstrap_servers) if dlq else None
     source = KafkaChangeSource(
@@ -79,6 +95,7 @@ def ingest_kafka(
         [t.strip() for t in topics.split(",") if t.strip()],
         batch_size=batch_size,
         idle_polls=idle_polls,
+        config=config,
     )
     try:
         report = ctx.wiring.kafka_ingestor(dead_letters).run(source, flush_incomplete=False)

@@ -220,6 +220,8 @@ class Intake:
             rows = [row for key in pending if key in waiting for row in self.parked(key)]
             if not rows:
                 break
+            # in arrival order; within one partition, in offset order (commit order)
+            rows.sort(key=lambda r: (r.parked_at, r.source, r.partition, r.offset))
             report, new_entities = self._apply_once(self.reparse(rows), ())
             report.released = report.applied
             total.add(report)
