@@ -1,0 +1,98 @@
+"""Billing phases 1 and 2: corrections become credit notes, rejected
+invoices are re-issued."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+
+from domain.billing_context import ContractBook, RunContext
+from domain.invoice import REJECTED, Invoice
+from domain.pricing import (
+    Line,
+)
+from domain.work_item import BILLABLE, INVOICED, POSTED, WorkItem
+
+
+def credit_corrections(ctx: RunContext, book: ContractBook) -> list[Invoice]:
+    by_invoice: dict[str, list[WorkItem]] = defaultdict(list)
+    for item in book.items:
+        if item.state in (INVOICED, POSTED) and item.pending_correction is not None:
+            assert item.invoice_number is not None
+            by_invoice[item.invoice_number].append(item)
+    drafted = []
+    for number, items in sorted(by_invoice.items()):
+        original = book.invoices[number]
+        note = f"{number}-C{len(original.credit_notes) + 1}"
+        ids = {item.business_id for item in items}
+        lines = [_negated(ln) for ln in original.lines if ln.get("item_id") in ids]
+        header = {
+            **original.header,
+            "kind": "credit_note",
+            "original_number": number,
+            "period": str(ctx.period),
+            "invoice_date": ctx.period.last_day,
+            "due_date": ctx.period.last_day,
+            "rule_version": ctx.rules.version,
+            "billing_run": ctx.provenance.record_id,
+        }
+        drafted.append(ctx.draft(book, note, header, lines))
+        original.record_credit_note(note, ctx.provenance)
+        for item in items:
+            item.credit(note, ctx.provenance)
+    return drafted
+
+
+def reissue_rejected(ctx: RunContext, book: ContractBook) -> list[Invoice]:
+    """Each rejected invoice once: `{root}-R{n}` with exactly its lines, less
+    the lines of items changed at the source since (billed anew)."""
+    done = {inv.header.get("rejected_number") for inv in book.invoices.values()}
+    rejected_ones = [
+        inv
+        for inv in sorted(book.invoices.values(), key=lambda inv: inv.business_id)
+        if inv.state == REJECTED and inv.business_id not in done
+    ]
+    drafted = []
+    for rejected in rejected_ones:
+        root_number = rejected.header.get("reissue_root") or rejected.business_id
+        root = book.invoices[root_number]
+        returned = {
+            item.business_id
+            for item in book.items
+            if item.reissue_of == rejected.business_id and item.state == BILLABLE
+        }
+        lines = [
+            dict(ln)
+            for ln in rejected.lines
+            if ln.get("item_kind") == "retainer_fee" or ln.get("item_id") in returned
+        ]
+        if not lines:
+            continue  # every item changed since: they are billed anew instead
+        number = f"{root_number}-R{len(root.reissues) + 1}"
+        header = {
+            **rejected.header,
+            "kind": "credit_note" if rejected.kind == "credit_note" else "reissue",
+            "original_number": rejected.header.get("original_number") or root_number,
+            "reissue_root": root_number,
+            "rejected_number": rejected.business_id,
+            "period": str(ctx.period),
+            "billing_run": ctx.provenance.record_id,
+        }
+        drafted.append(ctx.draft(book, number, header, lines))
+        root.record_reissue(number, ctx.provenance)
+        for item in book.items:
+            if item.reissue_of == rejected.business_id and item.state == BILLABLE:
+                item.invoice(number, ctx.provenance)
+        for ln in lines:
+            if ln.get("item_kind") == "retainer_fee":
+                book.contract.reinvoice_fee(str(ln["month"]), number, ctx.provenance)
+    return drafted
+
+
+def _negated(line: Line) -> Line:
+    return {
+        **line,
+        "net": -Decimal(line["net"]),
+        "quantity": -Decimal(line["quantity"]),
+        "credits_line": line.get("line_no"),
+    }
