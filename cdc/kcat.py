@@ -1,7 +1,15 @@
-"""The ``kcat -C -J`` JSONL file format (see CDC_FILES.md): read and write lines."""
+"""The ``kcat -C -J`` JSONL file format (see CDC_FILES.md): read and write lines.
+
+kcat writes keys and payloads as text. Binary ones (Avro in the Confluent wire
+format, or bytes that are not UTF-8) are written base64-encoded with
+``"key_encoding": "base64"`` / ``"payload_encoding": "base64"`` beside them, so
+that quarantined and parked records keep their exact bytes.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 import orjson
@@ -31,12 +39,12 @@ def parse_kcat_line(line: bytes, *, source: str, line_no: int) -> RawRecord:
             topic=_str(doc["topic"]),
             partition=_int(doc["partition"]),
             offset=_int(doc["offset"]),
-            key=_bytes(doc.get("key")),
-            value=_bytes(doc.get("payload")),
+            key=_bytes(doc.get("key"), doc.get("key_encoding")),
+            value=_bytes(doc.get("payload"), doc.get("payload_encoding")),
             headers=_headers(doc.get("headers")),
             timestamp_ms=_timestamp(doc),
         )
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, binascii.Error) as exc:
         raise DecodeError("malformed_json", f"{at}: {exc}") from exc
 
 
@@ -51,17 +59,27 @@ def to_kcat_line(raw: RawRecord) -> bytes:
         "broker": -1,
     }
     if raw.headers:
-        doc["headers"] = [part for name, value in raw.headers for part in (name, _text(value))]
-    doc["key"] = None if raw.key is None else _text(raw.key)
-    doc["payload"] = None if raw.value is None else _text(raw.value)
+        doc["headers"] = [
+            part for name, value in raw.headers for part in (name, value.decode("utf-8", "replace"))
+        ]
+    for name, data in (("key", raw.key), ("payload", raw.value)):
+        text, binary = _text(data)
+        doc[name] = text
+        if binary:
+            doc[f"{name}_encoding"] = "base64"
     return orjson.dumps(doc) + b"\n"
 
 
-def _text(data: bytes) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DecodeError("non_utf8", "kcat JSON lines carry UTF-8 text only") from exc
+def _text(data: bytes | None) -> tuple[str | None, bool]:
+    """The text of ``data``, or its base64 when it is binary (and True)."""
+    if data is None:
+        return None, False
+    if not data[:1] or data[0] >= 0x20 or data[:1] in (b"\t", b"\n", b"\r"):
+        try:
+            return data.decode("utf-8"), False
+        except UnicodeDecodeError:
+            pass
+    return base64.b64encode(data).decode("ascii"), True
 
 
 def _str(value: Any) -> str:
@@ -76,11 +94,15 @@ def _int(value: Any) -> int:
     return value
 
 
-def _bytes(value: Any) -> bytes | None:
+def _bytes(value: Any, encoding: Any = None) -> bytes | None:
     if value is None:
         return None
     if not isinstance(value, str):
         raise TypeError(f"key/payload must be a string or null, got {type(value).__name__}")
+    if encoding == "base64":
+        return base64.b64decode(value, validate=True)
+    if encoding is not None:
+        raise ValueError(f"unknown key/payload encoding {encoding!r}")
     return value.encode("utf-8")
 
 

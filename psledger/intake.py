@@ -68,6 +68,25 @@ class IntakeReport:
 Reparser = Callable[[list[ParkedRow]], list[Inbound]]
 
 
+def targets(unit: Inbound) -> list[str]:
+    """The entities (kind:business id) a unit's commands change."""
+    found: list[str] = []
+    for cmd in unit.commands:
+        if isinstance(cmd, c.SyncWorkItem | c.WithdrawWorkItem):
+            found.append(f"{cmd.kind}:{cmd.item_id}")
+        elif isinstance(cmd, c.SyncProject):
+            found.append(f"project:{cmd.project_id}")
+        elif isinstance(cmd, c.SyncAssignment):
+            found.append(f"assignment:{cmd.assignment_id}")
+        elif isinstance(cmd, c.SyncRateLine):
+            found.append(f"rate_line:{cmd.rate_card_id}:{cmd.line.line_id}")
+        elif isinstance(cmd, c.RemoveRateLine):
+            found.append(f"rate_line:{cmd.rate_card_id}:{cmd.line_id}")
+        elif isinstance(cmd, c.SyncRateCard):
+            found.append(f"rate_card:{cmd.rate_card_id}")
+    return found
+
+
 class Intake:
     """Applies inbound batches; releases parked units when their entity arrives."""
 
@@ -104,14 +123,29 @@ class Intake:
             )
             report = IntakeReport()
             in_batch: set[str] = set()
+            blocked: dict[str, str] = {}  # entity -> what an earlier parked unit waits for
             failed_at = None
             for i, unit in enumerate(batch):
                 if i in failures:
+                    error = failures[i]
+                    if isinstance(error, MissingDependency):
+                        blocked.update(dict.fromkeys(targets(unit), error.waits_for))
                     continue
                 keys = unit.dedup_keys
                 if keys and all(k in seen or k in in_batch for k in keys):
                     report.duplicates += 1
                     self._settle(uow, unit, "duplicate")
+                    continue
+                mine = targets(unit)
+                behind = next((t for t in mine if t in blocked and blocked[t] not in mine), None)
+                if behind is not None:
+                    # a later change of an entity whose earlier change is parked
+                    # waits behind it: applied first, it would be undone on release
+                    failures[i] = MissingDependency(
+                        f"{unit.label} waits behind an earlier parked change of {behind}",
+                        waits_for=blocked[behind],
+                    )
+                    blocked.update(dict.fromkeys(mine, blocked[behind]))
                     continue
                 try:
                     for command in unit.commands:
