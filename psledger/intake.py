@@ -95,6 +95,7 @@ class Intake:
         self.app: LedgerApplication = ledger.app
         self.park_max_age = park_max_age
         self.reparse: Reparser | None = None  # set by bootstrap: parked rows -> units
+        self._targets: dict[str, list[str]] = {}  # parked row id -> entities it changes
 
     def apply(
         self, batch: Sequence[Inbound], positions: Sequence[PositionRow] = ()
@@ -113,6 +114,7 @@ class Intake:
         failures: dict[int, LedgerError] = {
             i: unit.error for i, unit in enumerate(batch) if unit.error is not None
         }
+        waiting = self._parked_targets({u.parked_id for u in batch if u.parked_id})
         for _attempt in range(len(batch) + 5):
             uow = UnitOfWork(self.app)
             uow.preload(
@@ -123,7 +125,8 @@ class Intake:
             )
             report = IntakeReport()
             in_batch: set[str] = set()
-            blocked: dict[str, str] = {}  # entity -> what an earlier parked unit waits for
+            # entity -> what an earlier parked change of it waits for
+            blocked: dict[str, str] = dict(waiting)
             failed_at = None
             for i, unit in enumerate(batch):
                 if i in failures:
@@ -175,6 +178,23 @@ class Intake:
             uow.commit()
             return report, [f"{r.kind}:{r.business_id}" for r in uow.rows.entities]
         raise AssertionError("intake did not converge")
+
+    def _parked_targets(self, exclude: set[str]) -> dict[str, str]:
+        """Entities with a change parked (not among ``exclude``) -> what it waits for."""
+        rows = self.app.fetch("SELECT id, waits_for FROM psledger_parked")
+        if not rows:
+            return {}
+        unknown = {str(r[0]) for r in rows} - self._targets.keys()
+        if unknown and self.reparse is not None:
+            parked = [row for row in self.parked() if row.id in unknown]
+            for row, unit in zip(parked, self.reparse(parked), strict=True):
+                self._targets[row.id] = targets(unit)
+        return {
+            target: str(waits_for)
+            for row_id, waits_for in rows
+            if row_id not in exclude
+            for target in self._targets.get(str(row_id), ())
+        }
 
     def _settle(self, uow: UnitOfWork, unit: Inbound, status: str) -> None:
         """A parked or quarantined unit that now applies leaves its table."""

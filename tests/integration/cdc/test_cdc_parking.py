@@ -1,0 +1,130 @@
+"""Parking: records that need an entity not seen yet wait for it, and age out.
+
+Records are the real engine output of the firm (tests/fixtures/debezium/psa_firm.jsonl),
+delivered in an order where dependents come first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+from click.testing import CliRunner
+from psa_firm import SOW_APPROVED, ListSource, ledger
+from test_cdc_transactions import firm_records
+
+from cdc.envelope import decode_json
+from cdc.records import ChangeEvent, RawRecord
+from domain.time_entry import TimeEntry
+from psledger.bootstrap import bootstrap
+from psledger.cli import cli
+from psledger.queries import history
+from psledger.settings import Settings
+
+
+def entity(raw: RawRecord) -> tuple[str, str, str] | None:
+    decoded = decode_json(raw)
+    if isinstance(decoded, ChangeEvent) and decoded.key:
+        return (str(decoded.table), str(decoded.key["id"]), decoded.op)
+    return None
+
+
+def lone(raw: RawRecord) -> RawRecord:
+    """The change without its transaction block (applied on its own)."""
+    envelope = orjson.loads(raw.value or b"")
+    envelope["payload"]["transaction"] = None
+    return RawRecord(raw.topic, raw.partition, raw.offset, raw.key, orjson.dumps(envelope))
+
+
+def test_a_crm_webhook_releases_the_psa_records_that_waited_for_its_contract(
+    tmp_path: Path,
+) -> None:
+    # given a ledger that has not heard of contract SOW-1042 yet
+    store = tmp_path / "ledger.db"
+    wiring = bootstrap(Settings(store=f"sqlite:///{store}"))
+    records = firm_records()
+    entries = [r for r in records if r.topic == "psa.public.time_entries"]
+    rest = [r for r in records if r.topic != "psa.public.time_entries"]
+
+    # when time entries arrive before their project, and the project before its contract
+    report = wiring.ingestor.run(ListSource([*entries, *rest], batch_size=5))
+
+    # then they are parked, visible, and nothing of them is applied
+    assert report.quarantined == 0 and report.parked > 0
+    waits = {row.waits_for for row in wiring.intake.parked()}
+    assert waits == {"project:PRJ-NW-1", "contract:SOW-1042"}
+    assert wiring.ledger.entity_ids("time_entry") == []
+    listed = CliRunner().invoke(cli, ["--store", f"sqlite:///{store}", "parked", "list"])
+    assert "contract:SOW-1042" in listed.output and "project:PRJ-NW-1" in listed.output
+
+    # when the CRM's sow.approved webhook arrives
+    applied = wiring.ledger.apply_webhook(SOW_APPROVED.read_bytes())
+
+    # then the project and everything that waited for it are applied, in order
+    assert applied.released > 0
+    assert wiring.intake.parked() == []
+    assert set(wiring.ledger.entity_ids("project")) == {"PRJ-NW-1"}
+    assert set(wiring.ledger.entity_ids("time_entry")) == {"TE-1", "TE-2", "TE-3", "TE-4", "TE-5"}
+    assert wiring.ledger.load(TimeEntry, "TE-2").state == "approved"  # r, then its u
+    assert wiring.ledger.load(TimeEntry, "TE-4").withdrawn
+    assert [e["event"] for e in history(wiring.ledger, "time_entry:TE-2")] == [
+        "Captured",
+        "Approved",
+    ]
+    wiring.close()
+
+
+def test_a_later_change_waits_behind_the_parked_change_of_the_same_row(tmp_path: Path) -> None:
+    wiring = ledger(tmp_path / "ledger.db")
+    records = firm_records()
+    read = next(r for r in records if entity(r) == ("time_entries", "TE-2", "r"))
+    update = lone(next(r for r in records if entity(r) == ("time_entries", "TE-2", "u")))
+    project = next(r for r in records if entity(r) == ("projects", "PRJ-NW-1", "r"))
+
+    # the snapshot read parks (no project yet); the project and the update follow in the batch
+    report = wiring.ingestor.run(ListSource([read, project, update]))
+
+    assert report.parked == 2 and report.released == 2 and wiring.intake.parked() == []
+    assert wiring.ledger.load(TimeEntry, "TE-2").state == "approved"
+    assert [e["event"] for e in history(wiring.ledger, "time_entry:TE-2")] == [
+        "Captured",
+        "Approved",
+    ]
+
+
+def test_parked_records_age_out_into_quarantine_and_replay_once_the_dependency_came(
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / "ledger.db"
+    records = firm_records()
+    read = next(r for r in records if entity(r) == ("time_entries", "TE-1", "r"))
+    project = next(r for r in records if entity(r) == ("projects", "PRJ-NW-1", "r"))
+    wiring = ledger(store)
+    wiring.ingestor.run(ListSource([read]))
+    assert len(wiring.intake.parked()) == 1
+    wiring.close()
+
+    def psledger(*args: str) -> str:
+        result = CliRunner().invoke(
+            cli,
+            ["--store", f"sqlite:///{store}", *args],
+            env={"PSLEDGER_PARK_MAX_AGE_SECONDS": "0"},
+        )
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert "1 parked records moved to quarantine" in psledger("parked", "expire")
+    assert "nothing parked" in psledger("parked", "list")
+    (row,) = orjson.loads(psledger("quarantine", "list", "--format", "json"))
+    assert row["reason"] == "parked_too_long" and "project PRJ-NW-1" in row["detail"]
+
+    # the project arrives; the aged-out record is replayed by the operator
+    wiring = ledger(store)
+    wiring.ingestor.run(ListSource([project]))
+    assert wiring.ledger.entity_ids("time_entry") == []  # not released from quarantine
+    wiring.close()
+    assert "applied" in psledger("quarantine", "replay", row["id"])
+    wiring = ledger(store)
+    assert wiring.ledger.load(TimeEntry, "TE-1").state == "approved"
+    assert wiring.quarantine.list() == []
+    wiring.close()
