@@ -27,8 +27,14 @@ class LedgerAggregate(Aggregate):
     business_id: str
 
     @classmethod
-    def id_for(cls, business_id: str) -> UUID:
+    def create_id(cls, business_id: str) -> UUID:
+        """eventsourcing asks for a new aggregate's id: derived, never random."""
         return aggregate_id(cls.KIND, business_id)
+
+    @classmethod
+    def id_for(cls, business_id: str) -> UUID:
+        """The aggregate id of the entity with this business id."""
+        return cls.create_id(business_id)
 
     @property
     def label(self) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 from eventsourcing.domain import event
 
-from domain.base import LedgerAggregate, aggregate_id
+from domain.base import LedgerAggregate
 from domain.errors import ConflictingTerms, InputError, TransitionRefused, UnknownEntity
 from domain.money import check_currency, to_decimal
 from domain.provenance import Provenance
@@ -180,10 +180,6 @@ class Contract(LedgerAggregate):
     """
 
     KIND = "contract"
-
-    @staticmethod
-    def create_id(business_id: str) -> Any:
-        return aggregate_id("contract", business_id)
 
     @event("Registered")
     def __init__(

@@ -6,16 +6,12 @@ from typing import Any
 
 from eventsourcing.domain import event
 
-from domain.base import DetailedAggregate, aggregate_id
+from domain.base import DetailedAggregate
 from domain.provenance import Provenance
 
 
 class Customer(DetailedAggregate):
     KIND = "customer"
-
-    @staticmethod
-    def create_id(business_id: str) -> Any:
-        return aggregate_id("customer", business_id)
 
     @event("Registered")
     def __init__(self, business_id: str, details: dict[str, Any], provenance: Provenance) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from eventsourcing.domain import event
 
-from domain.base import LedgerAggregate, aggregate_id
+from domain.base import LedgerAggregate
 from domain.errors import TransitionRefused
 from domain.money import round_money
 from domain.provenance import Provenance
@@ -37,10 +37,6 @@ def invoice_totals(
 
 class Invoice(LedgerAggregate):
     KIND = "invoice"
-
-    @staticmethod
-    def create_id(business_id: str) -> Any:
-        return aggregate_id("invoice", business_id)
 
     @event("Drafted")
     def __init__(

@@ -8,7 +8,6 @@ from typing import Any
 
 from eventsourcing.domain import event
 
-from domain.base import aggregate_id
 from domain.provenance import Provenance
 from domain.work_item import WorkItem
 
@@ -18,10 +17,6 @@ class Milestone(WorkItem):
 
     KIND = "milestone"
     FINANCIAL_FIELDS = ("amount", "currency")
-
-    @staticmethod
-    def create_id(business_id: str) -> Any:
-        return aggregate_id("milestone", business_id)
 
     @event("Captured")
     def __init__(self, business_id: str, fields: dict[str, Any], provenance: Provenance) -> None:

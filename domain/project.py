@@ -6,7 +6,7 @@ from typing import Any
 
 from eventsourcing.domain import event
 
-from domain.base import DetailedAggregate, aggregate_id
+from domain.base import DetailedAggregate
 from domain.errors import InputError
 from domain.provenance import Provenance
 
@@ -17,10 +17,6 @@ class Project(DetailedAggregate):
     """A PSA project under a CRM contract; `on_hold` puts billing on hold."""
 
     KIND = "project"
-
-    @staticmethod
-    def create_id(business_id: str) -> Any:
-        return aggregate_id("project", business_id)
 
     @event("Registered")
     def __init__(self, business_id: str, details: dict[str, Any], provenance: Provenance) -> None:
@@ -54,10 +50,6 @@ class Assignment(DetailedAggregate):
     """A worker's planned hours on a project."""
 
     KIND = "assignment"
-
-    @staticmethod
-    def create_id(business_id: str) -> Any:
-        return aggregate_id("assignment", business_id)
 
     @event("Registered")
     def __init__(self, business_id: str, details: dict[str, Any], provenance: Provenance) -> None:

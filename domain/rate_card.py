@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
 
 from eventsourcing.domain import event
 
-from domain.base import LedgerAggregate, aggregate_id
+from domain.base import LedgerAggregate
 from domain.errors import InputError
 from domain.provenance import Provenance
 
@@ -30,10 +29,6 @@ class RateLine:
 
 class RateCard(LedgerAggregate):
     KIND = "rate_card"
-
-    @staticmethod
-    def create_id(business_id: str) -> Any:
-        return aggregate_id("rate_card", business_id)
 
     @event("Registered")
     def __init__(self, business_id: str, name: str, currency: str, provenance: Provenance) -> None:

@@ -8,7 +8,6 @@ from typing import Any
 
 from eventsourcing.domain import event
 
-from domain.base import aggregate_id
 from domain.provenance import Provenance
 from domain.work_item import WorkItem
 
@@ -16,10 +15,6 @@ from domain.work_item import WorkItem
 class TimeEntry(WorkItem):
     KIND = "time_entry"
     FINANCIAL_FIELDS = ("hours", "role", "work_date", "billable")
-
-    @staticmethod
-    def create_id(business_id: str) -> Any:
-        return aggregate_id("time_entry", business_id)
 
     @event("Captured")
     def __init__(self, business_id: str, fields: dict[str, Any], provenance: Provenance) -> None:

@@ -7,16 +7,12 @@ from typing import Any
 
 from eventsourcing.domain import event
 
-from domain.base import LedgerAggregate, aggregate_id
+from domain.base import LedgerAggregate
 from domain.provenance import Provenance
 
 
 class Worker(LedgerAggregate):
     KIND = "worker"
-
-    @staticmethod
-    def create_id(business_id: str) -> Any:
-        return aggregate_id("worker", business_id)
 
     @event("Registered")
     def __init__(
