@@ -82,14 +82,16 @@ def price_retainer(
     for entry, terms in entries:
         by_month[Period.of(entry.item_date)].append((entry, terms))
     for month, month_entries in by_month.items():
+        # Hours already invoiced count first: the included hours they drew.
         used = sum(
             (
-                item.hours
+                Decimal(line["quantity"])
                 for item in book.items
                 if isinstance(item, TimeEntry)
                 and item.state in (INVOICED, POSTED)
-                and item.is_billable_kind
                 and Period.of(item.item_date) == month
+                for line in item.priced
+                if line.get("part") == "included"
             ),
             Decimal(0),
         )

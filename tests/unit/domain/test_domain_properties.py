@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -34,7 +35,12 @@ RATES = {"consultant": D("150.00"), "analyst": D("87.50")}
 TO_GBP = {"GBP": D("1"), "EUR": D("0.86"), "USD": D("0.79")}  # tax_and_fx.json
 VAT = D("0.20")
 
-fast = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# PSLEDGER_HYPOTHESIS_EXAMPLES=2000 for a deeper search than CI's.
+fast = settings(
+    max_examples=int(os.environ.get("PSLEDGER_HYPOTHESIS_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 def half_up(x: Decimal) -> Decimal:
