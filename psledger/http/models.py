@@ -148,6 +148,7 @@ class BillingRunOutcome(BaseModel):
 
 
 _DESCRIPTIONS = {
+    400: "a body that cannot be read",
     401: "no or unknown bearer token; for webhooks: missing, bad or stale signature",
     403: "the token's user lacks the role",
     404: "not known to the ledger",
@@ -159,5 +160,9 @@ _DESCRIPTIONS = {
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` entries for these error statuses."""
-    return {code: {"model": ErrorBody, "description": _DESCRIPTIONS[code]} for code in codes}
+    """OpenAPI `responses` entries for these error statuses (422 always: it
+    replaces FastAPI's default validation error schema with ours)."""
+    return {
+        code: {"model": ErrorBody, "description": _DESCRIPTIONS[code]}
+        for code in sorted({*codes, 422})
+    }

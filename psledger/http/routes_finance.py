@@ -49,7 +49,7 @@ async def approve_amendment(
 @router.post(
     "/billing-runs",
     response_model=BillingRunOutcome,
-    responses=error_responses(401, 403, 409, 422, 503),
+    responses=error_responses(400, 401, 403, 409, 422, 503),
 )
 async def run_billing(
     request: Request, user: Finance, body: BillingRunRequest

@@ -69,7 +69,7 @@ async def _quarantine(
     "/webhooks/{source}",
     status_code=202,
     response_model=WebhookAccepted,
-    responses=error_responses(401, 409, 413, 422, 503),
+    responses=error_responses(400, 401, 409, 413, 422, 503),
     openapi_extra=_BODY_SCHEMA,
 )
 async def receive_webhook(
