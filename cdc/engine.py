@@ -145,6 +145,7 @@ class DebeziumEngineSource:
         tables: Sequence[str] | None = None,
         batch_size: int = 500,
         stop_when_idle_seconds: float | None = None,
+        first_batch_grace_seconds: float = 30.0,
         startup_timeout_seconds: float = 120.0,
         properties: Mapping[str, str] | None = None,
         jvm_path: str | None = None,
@@ -160,6 +161,7 @@ class DebeziumEngineSource:
         )
         self.properties.update(properties or {})
         self.stop_when_idle_seconds = stop_when_idle_seconds
+        self.first_batch_grace_seconds = first_batch_grace_seconds
         self.startup_timeout_seconds = startup_timeout_seconds
         self._jvm_path = jvm_path
         self._queue: queue.Queue[list[RawRecord] | None] = queue.Queue()
@@ -176,6 +178,7 @@ class DebeziumEngineSource:
         """Start the engine and yield its batches until closed, idle or failed."""
         self._start()
         started = last = time.monotonic()
+        seen_any = snapshotting = False
         while True:
             try:
                 batch = self._queue.get(timeout=0.1)
@@ -184,8 +187,7 @@ class DebeziumEngineSource:
                 if not self._polling.is_set() and now - started > self.startup_timeout_seconds:
                     self.close()
                     raise SourceError("Debezium engine did not start streaming in time") from None
-                idle = self.stop_when_idle_seconds
-                if idle is not None and self._polling.is_set() and now - last >= idle:
+                if self._idle(now - last, seen_any, snapshotting):
                     self.close()
                     return
                 continue
@@ -193,7 +195,18 @@ class DebeziumEngineSource:
                 self._raise_failure()
                 return
             last = time.monotonic()
+            seen_any = True
+            snapshotting = _snapshot_open(batch, snapshotting)
             yield list(batch)
+
+    def _idle(self, quiet: float, seen_any: bool, snapshotting: bool) -> bool:
+        """Idle only once the initial snapshot is over: before the first batch
+        (a large snapshot takes a while to start) the first-batch grace
+        applies, and between snapshot batches nothing counts as idle."""
+        idle = self.stop_when_idle_seconds
+        if idle is None or not self._polling.is_set() or snapshotting:
+            return False
+        return quiet >= (idle if seen_any else max(idle, self.first_batch_grace_seconds))
 
     def commit(self, batch: Batch) -> None:
         """Let the engine mark the handed-over batch processed (after it is durable)."""
@@ -272,3 +285,23 @@ class DebeziumEngineSource:
     def _raise_failure(self) -> None:
         if self._failure is not None:
             raise SourceError(self._failure)
+
+
+_SNAPSHOT_GOING = (
+    b'"snapshot":"true"',
+    b'"snapshot":"first"',
+    b'"snapshot":"first_in_data_collection"',
+    b'"snapshot":"last_in_data_collection"',
+)
+
+
+def _snapshot_open(batch: list[RawRecord], was_open: bool) -> bool:
+    """Whether the initial snapshot is still under way after this batch:
+    its last record is a snapshot read other than the very last one."""
+    for raw in reversed(batch):
+        if raw.value is None:
+            continue
+        if b'"snapshot":"last"' in raw.value:
+            return False
+        return any(marker in raw.value for marker in _SNAPSHOT_GOING)
+    return was_open
