@@ -16,10 +16,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from eventsourcing.persistence import IntegrityError
+
 from domain import commands as c
-from domain.errors import LedgerError, MissingDependency
+from domain.errors import InfrastructureError, LedgerError, MissingDependency
 from domain.handlers import ITEM_KINDS, handle
-from psledger.app import LedgerApplication, UnitOfWork
+from psledger.app import MAX_ATTEMPTS, LedgerApplication, UnitOfWork
 from psledger.ledger import Ledger
 from psledger.store.rows import DedupRow, ParkedRow, PositionRow, QuarantineRow
 
@@ -100,7 +102,20 @@ class Intake:
     def apply(
         self, batch: Sequence[Inbound], positions: Sequence[PositionRow] = ()
     ) -> IntakeReport:
-        report, new_entities = self._apply_once(batch, positions)
+        """Apply a batch in one transaction. Another writer appending to the
+        same aggregates first (an optimistic concurrency conflict) makes the
+        batch be decided again on the new state, never lost."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                report, new_entities = self._apply_once(batch, positions)
+                break
+            except IntegrityError as exc:
+                if attempt == MAX_ATTEMPTS:
+                    raise InfrastructureError(
+                        f"gave up on a batch after {attempt} concurrent-write conflicts: {exc}"
+                    ) from exc
+        else:  # pragma: no cover - the loop always breaks or raises
+            raise AssertionError("unreachable")
         if new_entities:
             report.add(self.release(new_entities))
         return report

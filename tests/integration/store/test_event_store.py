@@ -129,3 +129,54 @@ def test_a_webhook_delivery_is_applied_once(wiring: Wiring) -> None:
     assert first.event_ids == ["customer:ACC-77@1", "contract:SOW-1042@1"]
     assert again.duplicate and again.event_ids == first.event_ids
     assert wiring.app.recorder.max_notification_id() == 2
+
+
+def test_an_intake_batch_meeting_a_concurrent_writer_is_decided_again(
+    wiring: Wiring, store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from domain import commands as c
+    from domain.project import Project
+    from psledger.intake import Inbound
+
+    approve_sow(wiring)
+    psa = Provenance("psa", "projects:P-1")
+    details = {
+        "contract_id": "SOW-1042",
+        "name": "Rollout",
+        "legal_entity": "GB01",
+        "project_manager": "pm",
+        "status": "active",
+    }
+    wiring.ledger.execute(c.SyncProject("P-1", details, psa))
+    other = bootstrap(Settings(store=store))
+    real_commit = UnitOfWork.commit
+    calls: list[int] = []
+
+    def commit_after_a_rival(self: UnitOfWork) -> list[int]:
+        calls.append(1)
+        if len(calls) == 1:  # the PSA's project changes in another process meanwhile
+            rival = UnitOfWork(other.app)
+            project = rival.get(Project, "P-1")
+            assert project is not None
+            project.update({**details, "name": "Rollout (renamed)"}, psa)
+            real_commit(rival)
+        return real_commit(self)
+
+    monkeypatch.setattr(UnitOfWork, "commit", commit_after_a_rival)
+    unit = Inbound(
+        "test",
+        "psa.public.projects",
+        0,
+        7,
+        b"{}",
+        dedup_keys=["k-1"],
+        commands=[c.SyncProject("P-1", {**details, "status": "on_hold"}, psa)],
+    )
+    try:
+        report = wiring.intake.apply([unit])
+    finally:
+        other.close()
+    assert report.applied == 1 and len(calls) == 2  # refused once (rival), then committed
+    project = UnitOfWork(wiring.app).get(Project, "P-1")
+    assert project is not None
+    assert (project.details["name"], project.status) == ("Rollout (renamed)", "on_hold")
