@@ -179,4 +179,6 @@ def test_an_intake_batch_meeting_a_concurrent_writer_is_decided_again(
     assert report.applied == 1 and len(calls) == 2  # refused once (rival), then committed
     project = UnitOfWork(wiring.app).get(Project, "P-1")
     assert project is not None
-    assert (project.details["name"], project.status) == ("Rollout (renamed)", "on_hold")
+    # the rival's change stays in the history; the PSA row (the later image) decides the state
+    assert project.version == 3
+    assert (project.details["name"], project.status) == ("Rollout", "on_hold")
