@@ -16,13 +16,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import orjson
 from eventsourcing.persistence import IntegrityError
 
 from domain import commands as c
 from domain.errors import InfrastructureError, LedgerError, MissingDependency
 from domain.handlers import ITEM_KINDS, handle
 from psledger.app import MAX_ATTEMPTS, LedgerApplication, UnitOfWork
-from psledger.ledger import Ledger
+from psledger.ledger import Ledger, event_ids
 from psledger.store.rows import DedupRow, ParkedRow, PositionRow, QuarantineRow
 
 
@@ -42,6 +43,11 @@ class Inbound:
     error: LedgerError | None = None  # decided before apply: quarantine it
     parked_id: str | None = None  # set when retrying a parked unit
     quarantine_id: str | None = None  # set when replaying a quarantined unit
+
+    @property
+    def answers_with_event_ids(self) -> bool:
+        """A webhook delivery: a redelivery is answered with its event ids."""
+        return self.source.startswith("webhook:")
 
     @property
     def row_id(self) -> str:
@@ -165,6 +171,7 @@ class Intake:
                     )
                     blocked.update(dict.fromkeys(mine, blocked[behind]))
                     continue
+                before = set(event_ids(uow)) if unit.answers_with_event_ids else set()
                 try:
                     for command in unit.commands:
                         handle(command, uow)
@@ -175,7 +182,11 @@ class Intake:
                 fresh = [k for k in keys if k not in seen and k not in in_batch]
                 in_batch.update(fresh)
                 now = self.ledger.clock()
-                uow.rows.dedup.extend(DedupRow(k, "{}", now) for k in fresh)
+                answer = "{}"
+                if unit.answers_with_event_ids:  # a webhook's redelivery gets this answer
+                    ids = [e for e in event_ids(uow) if e not in before]
+                    answer = orjson.dumps({"event_ids": ids}).decode()
+                uow.rows.dedup.extend(DedupRow(k, answer, now) for k in fresh)
                 self._settle(uow, unit, "replayed")
                 report.applied += 1
             if failed_at is not None:

@@ -85,7 +85,7 @@ class Ledger:
             if dedup_key is not None:
                 first = self.dedup_lookup([dedup_key]).get(dedup_key)
                 if first is not None:
-                    return Applied(orjson.loads(first)["event_ids"], duplicate=True)
+                    return Applied(orjson.loads(first).get("event_ids", []), duplicate=True)
             handle(command, uow)
             applied = Applied(
                 event_ids(uow),
