@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from cdc.webhooks import parse_webhook
-from domain.errors import LedgerError, UnknownEntity
+from domain.errors import LedgerError, TransitionRefused, UnknownEntity
 from psledger.app import UnitOfWork
 from psledger.ingest import CdcIngestor
 from psledger.intake import Inbound, Intake, IntakeReport
@@ -70,7 +70,7 @@ class Quarantine:
         """Apply the record again; it leaves quarantine only if it now applies."""
         row = self.show(row_id)
         if row.status != "open":
-            raise UnknownEntity(f"quarantined record {row_id} is {row.status}, not open")
+            raise TransitionRefused(f"quarantined record {row_id}", row.status, "act on it")
         unit = self._unit(row)
         unit.quarantine_id = row.id
         return self.intake.apply([unit])
@@ -78,7 +78,7 @@ class Quarantine:
     def discard(self, row_id: str, by: str) -> None:
         row = self.show(row_id)
         if row.status != "open":
-            raise UnknownEntity(f"quarantined record {row_id} is {row.status}, not open")
+            raise TransitionRefused(f"quarantined record {row_id}", row.status, "act on it")
         uow = UnitOfWork(self.app)
         uow.rows.quarantine_status.append((row.id, f"discarded by {by}"))
         uow.commit()

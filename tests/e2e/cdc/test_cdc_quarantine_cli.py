@@ -148,7 +148,7 @@ def test_each_bad_input_kind_is_quarantined_listed_replayed_and_discarded(
     replayed = psledger(store, "quarantine", "replay", unknown, env=env)
     assert replayed.exit_code == 0 and "applied" in replayed.output, replayed.output
     again = psledger(store, "quarantine", "replay", unknown, env=env)
-    assert again.exit_code != 0 and "not open" in again.output
+    assert again.exit_code != 0 and "is replayed; cannot act on it" in again.output
     wiring = ledger(store)
     assert history(wiring.ledger, "time_entry:TE-77")[0]["event"] == "Captured"
     wiring.close()
