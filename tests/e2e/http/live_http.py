@@ -32,7 +32,7 @@ from support.ports import free_port
 from psledger.http import create_app
 from psledger.settings import Settings
 
-REFERENCE = Path("/work/shared/reference/webhooks")
+REFERENCE = Path(__file__).resolve().parents[3] / "psledger" / "data" / "webhooks"
 ROLES = ("auditor", "finance", "operator")
 
 

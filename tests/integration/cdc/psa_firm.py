@@ -22,7 +22,7 @@ from cdc.sources import Batch, ChangeSource, Item
 from psledger.bootstrap import Wiring, bootstrap
 from psledger.settings import Settings
 
-REFERENCE = Path("/work/shared/reference")
+REFERENCE = Path(__file__).resolve().parents[3] / "psledger" / "data"  # copies of shared/reference
 SCHEMA_SQL = REFERENCE / "psa_schema.sql"
 SOW_APPROVED = REFERENCE / "webhooks" / "crm.sow.approved.json"
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "debezium"

@@ -20,7 +20,7 @@ from cdc.sources import ChangeSource
 
 pytestmark = [pytest.mark.postgres, pytest.mark.engine]
 
-SCHEMA_SQL = Path("/work/shared/reference/psa_schema.sql")
+SCHEMA_SQL = Path(__file__).resolve().parents[3] / "psledger" / "data" / "psa_schema.sql"
 SAMPLE = Path(__file__).resolve().parents[2] / "fixtures" / "debezium" / "psa_sample.jsonl"
 
 SEED = """
