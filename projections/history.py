@@ -9,7 +9,7 @@ from eventsourcing.domain import DomainEvent
 
 from projections.views import plain_dict
 
-HIDDEN = {"originator_id", "originator_version", "timestamp", "provenance"}
+HIDDEN = {"originator_id", "originator_version", "originator_topic", "timestamp", "provenance"}
 
 
 def history_entry(kind: str, business_id: str, event: DomainEvent) -> dict[str, Any]:

@@ -40,6 +40,10 @@ def guarded(fn: F) -> F:
             return fn(*args, **kwargs)
         except LedgerError as exc:
             fail(str(exc))
+        except BrokenPipeError:  # `psledger ... | head`: the reader left, not an error
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(0)
         except (click.ClickException, click.exceptions.Exit, SystemExit, KeyboardInterrupt):
             raise
         except Exception as exc:
