@@ -9,10 +9,10 @@ import click
 from domain.errors import InputError, UnknownEntity
 from domain.invoice import Invoice
 from projections.erp import erp_payload
-from projections.views import invoice_view
+from projections.views import invoice_view, item_view
 from psledger import queries
 from psledger.cli import Context, cli, emit_json, guarded, pass_ctx, read_file
-from psledger.render import history_table, invoice_lines_table, invoices_table
+from psledger.render import history_table, invoice_lines_table, invoices_table, table
 
 
 @cli.group()
@@ -107,6 +107,43 @@ def show(ctx: Context, entity_id: str, as_of: str | None) -> None:
     """An entity's state now, or as it was at a moment."""
     when = queries.parse_instant(as_of) if as_of else None
     emit_json(queries.entity_state(ctx.wiring.ledger, entity_id, when))
+
+
+@cli.command()
+@click.option("--state", default=None, help="planned, approved, billable, invoiced or posted.")
+@click.option(
+    "--exception",
+    "exception",
+    default=None,
+    help="Only items with this billing exception (or 'any').",
+)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@pass_ctx
+@guarded
+def items(ctx: Context, state: str | None, exception: str | None, fmt: str) -> None:
+    """Work items and their billing readiness: state, exception, invoice."""
+    found = queries.find_items(ctx.wiring.ledger, state=state, exception=exception)
+    views = [item_view(item) for item in found]
+    if fmt == "json":
+        emit_json(views)
+        return
+    rows = [
+        (
+            v["kind"],
+            v["id"],
+            v["project_id"],
+            v["date"],
+            v["state"],
+            (v["exception"] or {}).get("code", ""),
+            v["invoice_number"] or "",
+        )
+        for v in views
+    ]
+    click.echo(
+        table(("kind", "id", "project", "date", "state", "exception", "invoice"), rows)
+        if rows
+        else "no matching work items"
+    )
 
 
 @cli.command("invoice")

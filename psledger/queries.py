@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from domain.contract import Contract
@@ -12,6 +12,7 @@ from domain.handlers import ITEM_KINDS
 from domain.invoice import Invoice
 from domain.project import Assignment, Project
 from domain.rate_card import RateCard
+from domain.work_item import WorkItem
 from domain.worker import Worker
 from projections.history import history as history_entries
 from projections.views import aggregate_view
@@ -52,6 +53,22 @@ def find_invoices(
         and (state is None or inv.state == state)
     ]
     return sorted(found, key=lambda inv: (inv.header["period"], inv.business_id))
+
+
+def find_items(
+    ledger: Ledger, *, state: str | None = None, exception: str | None = None
+) -> list[WorkItem]:
+    """Work items by state and billing exception ("any" for every exception)."""
+    found = [
+        item
+        for item in ledger.work_items()
+        if (state is None or item.state == state)
+        and (
+            exception is None
+            or (item.exception is not None and exception in ("any", item.exception["code"]))
+        )
+    ]
+    return sorted(found, key=lambda i: (i.item_date or date.max, i.KIND, i.business_id))
 
 
 def _kinds_of(ledger: Ledger, entity_id: str) -> list[str]:

@@ -133,3 +133,15 @@ def test_a_bad_store_url_is_one_clear_line() -> None:
     result = psledger("mysql://nowhere/db", "invoices", check=False)
     assert result.returncode == 1
     assert result.stderr.startswith("psledger: error: store 'mysql://nowhere/db'")
+
+
+def test_items_lists_billing_exceptions_for_operators(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path}/ledger.db"
+    psledger(store, "demo", "--out", str(tmp_path / "files"))
+    held = json.loads(psledger(store, "items", "--exception", "no_rate", "--format", "json").stdout)
+    assert [(i["id"], i["state"]) for i in held] == [("TE-0900", "approved")]
+    assert "architect" in held[0]["exception"]["reason"]
+    on_hold = psledger(store, "items", "--exception", "project_on_hold").stdout
+    assert "TE-2001" in on_hold and "PRJ-NW-2" in on_hold
+    posted = json.loads(psledger(store, "items", "--state", "posted", "--format", "json").stdout)
+    assert posted and all(i["erp_document_no"] == "FTI-000918" for i in posted)
