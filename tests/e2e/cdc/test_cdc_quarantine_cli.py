@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "integration" / "cd
 from psa_firm import FIRM_FILE, ledger, write_kcat
 from test_cdc_transactions import firm_records
 
-from cdc.mapping import DEFAULT_MAPPING
+from cdc.mapping_config import DEFAULT_MAPPING
 from cdc.records import RawRecord
 from psledger.cli import cli
 from psledger.queries import history
