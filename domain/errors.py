@@ -7,8 +7,12 @@
     │   ├── UnknownEntity           the command names an entity the ledger lacks
     │   └── OwnershipViolation      a source changes what it does not own
     ├── InputError                  a record or request that cannot be read
+    │   ├── DecodeError             (cdc.errors) a change event that cannot be decoded
+    │   ├── MappingError            (cdc.mapping_config) a change the mapping cannot map
+    │   └── WebhookInvalid          (cdc.webhooks) a webhook body that fails validation
     ├── MissingDependency           waits for another record (parked, retried)
     └── InfrastructureError         store, broker, engine; raised from the driver's error
+        └── SourceError             (cdc.errors) Kafka, the registry or the engine failed
 
 Every error carries a one-line message naming the record or entity and the
 reason, suitable for a CLI user and for a quarantine row.
