@@ -18,8 +18,7 @@ class ExpenseItem(WorkItem):
 
     @event("Captured")
     def __init__(self, business_id: str, fields: dict[str, Any], provenance: Provenance) -> None:
-        self._init_item(business_id, fields)
-        self.source = provenance
+        self._init_item(business_id, fields, provenance)
 
     @property
     def item_date(self) -> date:

@@ -20,8 +20,7 @@ class Milestone(WorkItem):
 
     @event("Captured")
     def __init__(self, business_id: str, fields: dict[str, Any], provenance: Provenance) -> None:
-        self._init_item(business_id, fields)
-        self.source = provenance
+        self._init_item(business_id, fields, provenance)
 
     @property
     def item_date(self) -> date | None:

@@ -71,7 +71,7 @@ class WorkItem(LedgerAggregate):
         """A new item as captured in the source (each kind's Captured event)."""
         return cls(business_id=business_id, fields=fields, provenance=provenance)  # type: ignore[call-arg]
 
-    def _init_item(self, business_id: str, fields: dict[str, Any]) -> None:
+    def _init_item(self, business_id: str, fields: dict[str, Any], provenance: Provenance) -> None:
         self.business_id = business_id
         self.fields: dict[str, Any] = dict(fields)
         self.state: str = PLANNED
@@ -84,7 +84,7 @@ class WorkItem(LedgerAggregate):
         self.erp_document_no: str | None = None
         self.pending_correction: dict[str, Any] | None = None
         self.reissue_of: str | None = None
-        self.source: Provenance | None = None
+        self.source: Provenance | None = provenance
 
     # -- queries -----------------------------------------------------------
 

@@ -10,6 +10,7 @@ from typing import Any
 import fastavro
 import orjson
 import pytest
+from cdc_envelopes import source
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
 from cdc.avro import AvroDecoder, wire_header
@@ -189,18 +190,7 @@ def envelope(op: str, before: Any = None, after: Any = None) -> dict[str, Any]:
     return {
         "before": before,
         "after": after,
-        "source": {
-            "version": "3.6.3.Final",
-            "connector": "postgresql",
-            "name": "psa",
-            "ts_ms": 1767612191000,
-            "snapshot": "false",
-            "db": "psa",
-            "schema": "public",
-            "table": "time_entries",
-            "txId": 742,
-            "lsn": 26570168,
-        },
+        "source": source(),
         "op": op,
         "ts_ms": 1767612191100,
         "transaction": {"id": "742:26570168", "total_order": 1, "data_collection_order": 1},
