@@ -1,10 +1,12 @@
 """Kafka adapters: KafkaChangeSource and DeadLetterProducer (confluent-kafka).
 
 Offsets are stored (``store_offsets``) and committed only in
-``commit(batch)``, which the pipeline calls once the batch is durable;
-``enable.auto.offset.store`` is off so nothing moves on its own. A flush
-hook, called before partitions are revoked, lets the pipeline make its
-current batch durable and commit it before another consumer takes over.
+``commit(batch)``, which the pipeline calls once the whole batch is durable
+(applied, set aside, or staged as a piece of an incomplete transaction);
+``enable.auto.offset.store`` is off so nothing moves on its own. The
+pipeline holds nothing between batches, so a rebalance has nothing to
+flush; a flush hook, called before partitions are revoked, is there for a
+caller that does.
 """
 
 from __future__ import annotations
@@ -25,9 +27,6 @@ _TOPIC_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 class KafkaChangeSource:
     """Consumes Debezium topics in batches; offsets move only in ``commit``."""
-
-    # commit() accepts any subset of a batch (records held back stay uncommitted).
-    partial_commits = True
 
     def __init__(
         self,

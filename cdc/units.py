@@ -92,6 +92,20 @@ class TransactionAssembler:
         )
         return [Unit(ordered, tx_id)] if ordered else []
 
+    def held_transactions(self) -> list[str]:
+        """Transactions not complete yet."""
+        return list(self.pending)
+
+    def pieces(self, tx_id: str) -> list[RawRecord]:
+        """The records held for one transaction, its END marker included."""
+        pending = self.pending.get(tx_id)
+        if pending is None:
+            return []
+        held = [e.raw for e in pending.events]
+        if pending.end is not None:
+            held.append(pending.end.raw)
+        return held
+
     def held_positions(self) -> list[RawRecord]:
         """Records held in incomplete transactions, their END markers included:
         their offsets must not be committed yet, or a restart would never see

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import random
+import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from typing import Any, TypeVar
@@ -20,7 +22,7 @@ from psledger.store.rows import EntityRow, LedgerRows
 A = TypeVar("A", bound=LedgerAggregate)
 T = TypeVar("T")
 
-MAX_ATTEMPTS = 5
+RETRY_SECONDS = 120.0
 
 
 class DateAsISO(Transcoding):
@@ -126,17 +128,40 @@ class UnitOfWork:
 
 
 def with_retries(app: LedgerApplication, work: Callable[[UnitOfWork], T]) -> tuple[T, list[int]]:
-    """Run `work` in a fresh unit of work and commit it; on an optimistic
-    concurrency conflict (another writer got there first) reload and retry."""
-    for attempt in range(1, MAX_ATTEMPTS + 1):
+    """Run `work` in a fresh unit of work and commit it, deciding again on a
+    concurrent writer (see `retrying`)."""
+
+    def decide() -> tuple[T, UnitOfWork]:
         uow = UnitOfWork(app)
-        result = work(uow)
+        return work(uow), uow
+
+    return retrying(decide)
+
+
+def retrying(decide: Callable[[], tuple[T, UnitOfWork]]) -> tuple[T, list[int]]:
+    """Decide (`decide` returns its result and the unit of work to commit)
+    and commit; on an optimistic concurrency conflict (another writer got
+    there first: an aggregate version, a dedup key or an index row already
+    taken) decide again on the new state. A conflict is never a failure: the
+    loop gives up only when writers keep colliding for `RETRY_SECONDS`, which
+    means the store is stuck, and says so. The one retry loop of psledger."""
+    started = time.monotonic()
+    attempt = 0
+    while True:
+        attempt += 1
+        result, uow = decide()
         try:
             return result, uow.commit()
         except IntegrityError as exc:
             uow.evict()
-            if attempt == MAX_ATTEMPTS:
+            if time.monotonic() - started > RETRY_SECONDS:
                 raise InfrastructureError(
-                    f"gave up after {attempt} concurrent-write conflicts: {exc}"
+                    f"gave up after {attempt} concurrent-write conflicts in "
+                    f"{RETRY_SECONDS:.0f} s; the last: {_first_line(exc)}"
                 ) from exc
-    raise AssertionError("unreachable")
+            # back off a little, with jitter, so colliding writers drift apart
+            time.sleep(random.uniform(0, min(0.5, 0.005 * 2 ** min(attempt, 7))))
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

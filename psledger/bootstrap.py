@@ -13,11 +13,13 @@ from cdc.mapping import SourceMapping
 from domain.errors import InfrastructureError, InputError
 from domain.rules import RuleSet
 from psledger.app import LedgerApplication
-from psledger.ingest import CdcIngestor, DeadLetters
-from psledger.intake import Intake
-from psledger.ledger import Ledger
-from psledger.quarantine import Quarantine
+from psledger.inbound import InboundFactory
+from psledger.inbox import Inbox
+from psledger.ledger import Ledger, utc_now
+from psledger.pipeline import CdcPipeline, DeadLetters
+from psledger.set_aside import Parking, Quarantine
 from psledger.settings import Settings, redact, store_environment
+from psledger.store.schema import ensure_schema
 
 
 @dataclass
@@ -27,15 +29,17 @@ class Wiring:
     settings: Settings
     app: LedgerApplication
     rules: RuleSet
-    ledger: Ledger
-    intake: Intake
     mapping: SourceMapping
-    ingestor: CdcIngestor
+    inbound: InboundFactory
+    inbox: Inbox
+    ledger: Ledger
+    pipeline: CdcPipeline
     quarantine: Quarantine
+    parking: Parking
 
-    def kafka_ingestor(self, dead_letters: DeadLetters | None) -> CdcIngestor:
-        """The CDC ingestor, also producing quarantined records to `<topic>.dlq`."""
-        return CdcIngestor(self.intake, self.mapping, self.ingestor.decode, dead_letters)
+    def kafka_pipeline(self, dead_letters: DeadLetters | None) -> CdcPipeline:
+        """The CDC pipeline, also producing quarantined records to `<topic>.dlq`."""
+        return self.pipeline.with_dead_letters(dead_letters)
 
     def close(self) -> None:
         self.app.close()
@@ -61,6 +65,7 @@ def bootstrap(settings: Settings | None = None) -> Wiring:
     rules = load_rules(settings)
     try:
         app = LedgerApplication(env=env)
+        ensure_schema(app)  # creates or upgrades it: psledger/store/migrations.py
     except (PersistenceError, OSError) as exc:
         raise InfrastructureError(
             f"cannot open the event store {redact(settings.store)}: {_first_line(exc)}"
@@ -71,13 +76,21 @@ def bootstrap(settings: Settings | None = None) -> Wiring:
         from cdc.kafka import schema_registry
 
         registry = schema_registry(settings.schema_registry_url)
-    ledger = Ledger(app, rules)
-    intake = Intake(ledger, timedelta(seconds=settings.park_max_age_seconds))
-    ingestor = CdcIngestor(intake, mapping, make_decoder(mapping.column_types(), registry))
-    intake.reparse = ingestor.reparse_parked
-    ledger.on_new_entities = lambda keys: intake.release(keys).applied
-    quarantine = Quarantine(intake, ingestor)
-    return Wiring(settings, app, rules, ledger, intake, mapping, ingestor, quarantine)
+    clock = utc_now
+    inbound = InboundFactory(mapping, make_decoder(mapping.column_types(), registry))
+    inbox = Inbox(app, inbound.from_stored, clock)
+    return Wiring(
+        settings,
+        app,
+        rules,
+        mapping,
+        inbound,
+        inbox,
+        Ledger(app, rules, inbox, inbound, clock),
+        CdcPipeline(inbox, inbound, clock),
+        Quarantine(inbox, inbound),
+        Parking(inbox, clock, timedelta(seconds=settings.park_max_age_seconds)),
+    )
 
 
 def _first_line(exc: BaseException) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -9,16 +10,21 @@ import click
 from cdc.sources import FileChangeSource
 from psledger.cli import Context, cli, emit_json, guarded, pass_ctx
 from psledger.cli_commands import ingest
-from psledger.ingest import IngestReport
+from psledger.pipeline import IngestReport
 from psledger.render import table
+
+EXIT_WAITING = 3
 
 
 def print_report(report: IngestReport) -> None:
+    """The run's counts; a run that leaves transactions waiting for records it
+    never saw says so and exits non-zero (they are staged in the store, for
+    the consumer that brings the rest)."""
     click.echo(
         f"{report.records} records in {report.batches} batches: {report.applied} applied, "
         f"{report.duplicates} duplicates, {report.skipped} skipped, {report.parked} parked, "
-        f"{report.quarantined} quarantined, {report.released} released from parking; "
-        f"{report.events} events appended"
+        f"{report.quarantined} quarantined, {report.released} released from parking, "
+        f"{report.staged} staged; {report.events} events appended"
     )
     for message in report.messages:
         click.echo(f"  note: {message}")
@@ -26,6 +32,15 @@ def print_report(report: IngestReport) -> None:
         click.echo(f"  quarantined: {problem}")
     if len(report.problems) > 20:
         click.echo(f"  ... and {len(report.problems) - 20} more (psledger quarantine list)")
+    if report.waiting:
+        shown = ", ".join(report.waiting[:10])
+        more = f" and {len(report.waiting) - 10} more" if len(report.waiting) > 10 else ""
+        click.echo(
+            f"psledger: {len(report.waiting)} source transactions are incomplete and staged "
+            f"in the store, waiting for records this run did not receive: {shown}{more}",
+            err=True,
+        )
+        sys.exit(EXIT_WAITING)
 
 
 @ingest.command("debezium")
@@ -37,7 +52,7 @@ def print_report(report: IngestReport) -> None:
 @guarded
 def ingest_debezium(ctx: Context, files: tuple[Path, ...], batch_size: int) -> None:
     """Apply Debezium change-event files (kcat -C -J format)."""
-    report = ctx.wiring.ingestor.run(FileChangeSource(files, batch_size=batch_size))
+    report = ctx.wiring.pipeline.run(FileChangeSource(files, batch_size=batch_size))
     print_report(report)
 
 
@@ -98,7 +113,7 @@ def ingest_kafka(
         config=config,
     )
     try:
-        report = ctx.wiring.kafka_ingestor(dead_letters).run(source, flush_incomplete=False)
+        report = ctx.wiring.kafka_pipeline(dead_letters).run(source, flush_incomplete=False)
     finally:
         source.close()
         if dead_letters is not None:
@@ -147,7 +162,7 @@ def ingest_engine(
         stop_when_idle_seconds=idle_seconds,
     )
     try:
-        report = ctx.wiring.ingestor.run(source, flush_incomplete=False)
+        report = ctx.wiring.pipeline.run(source, flush_incomplete=False)
     finally:
         source.close()
     print_report(report)
@@ -223,7 +238,7 @@ def parked() -> None:
 @pass_ctx
 @guarded
 def parked_list(ctx: Context) -> None:
-    rows = ctx.wiring.intake.parked()
+    rows = ctx.wiring.parking.list()
     if not rows:
         click.echo("nothing parked")
         return
@@ -240,7 +255,7 @@ def parked_list(ctx: Context) -> None:
 @guarded
 def parked_expire(ctx: Context) -> None:
     """Move parked records older than the limit into quarantine."""
-    report = ctx.wiring.intake.expire_parked()
+    report = ctx.wiring.parking.expire()
     click.echo(f"{report.quarantined} parked records moved to quarantine")
 
 

@@ -7,14 +7,13 @@ command raises and appends nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from cdc.webhooks import parse_webhook
 from domain import commands as c
 from domain.billing import BillingRun, ContractBook
 from domain.contract import Contract
@@ -29,22 +28,12 @@ from domain.repricing import InvoiceDiff, reprice_invoice
 from domain.rules import RuleSet
 from domain.work_item import WorkItem
 from psledger.app import LedgerApplication, UnitOfWork, with_retries
-from psledger.store.rows import DedupRow
-
-Clock = Callable[[], datetime]
+from psledger.inbound import InboundFactory
+from psledger.inbox import Clock, Inbox, event_ids
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def event_ids(uow: UnitOfWork) -> list[str]:
-    """Readable ids of the events a unit of work is about to append."""
-    return [
-        f"{agg.KIND}:{agg.business_id}@{event.originator_version}"
-        for agg in uow.touched()
-        for event in agg.pending_events
-    ]
 
 
 @dataclass(frozen=True)
@@ -53,8 +42,7 @@ class Applied:
 
     event_ids: list[str]
     duplicate: bool = False
-    new_entities: list[str] = field(default_factory=list)
-    released: int = 0
+    parked: bool = False
 
 
 @dataclass(frozen=True)
@@ -68,44 +56,32 @@ class BillingOutcome:
 class Ledger:
     """The application services behind the CLI, the HTTP app and the pipelines."""
 
-    def __init__(self, app: LedgerApplication, rules: RuleSet, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        app: LedgerApplication,
+        rules: RuleSet,
+        inbox: Inbox,
+        inbound: InboundFactory,
+        clock: Clock = utc_now,
+    ) -> None:
         self.app = app
         self.rules = rules
+        self.inbox = inbox
+        self.inbound = inbound
         self.clock = clock
-        # Set by bootstrap: retries parked records waiting for new entities.
-        self.on_new_entities: Callable[[list[str]], int] | None = None
 
     # -- commands ------------------------------------------------------------
 
-    def execute(self, command: c.Command, *, dedup_key: str | None = None) -> Applied:
-        """Apply one command in one transaction; with a dedup key, a repeat
-        returns the first answer and appends nothing."""
+    def execute(self, command: c.Command) -> Applied:
+        """Apply one of the ledger's own commands (a user's action) in one
+        transaction, deciding again on a concurrent writer."""
 
-        def work(uow: UnitOfWork) -> Applied:
-            if dedup_key is not None:
-                first = self.dedup_lookup([dedup_key]).get(dedup_key)
-                if first is not None:
-                    return Applied(orjson.loads(first).get("event_ids", []), duplicate=True)
+        def work(uow: UnitOfWork) -> list[str]:
             handle(command, uow)
-            applied = Applied(
-                event_ids(uow),
-                new_entities=[f"{r.kind}:{r.business_id}" for r in uow.rows.entities],
-            )
-            if dedup_key is not None:
-                uow.rows.dedup.append(
-                    DedupRow(
-                        dedup_key,
-                        orjson.dumps({"event_ids": applied.event_ids}).decode(),
-                        self.clock(),
-                    )
-                )
-            return applied
+            return event_ids(uow)
 
-        applied, _ = with_retries(self.app, work)
-        if applied.new_entities and self.on_new_entities is not None:
-            released = self.on_new_entities(applied.new_entities)
-            return Applied(applied.event_ids, applied.duplicate, applied.new_entities, released)
-        return applied
+        ids, _ = with_retries(self.app, work)
+        return Applied(ids)
 
     def apply_webhook(
         self,
@@ -115,15 +91,28 @@ class Ledger:
         delivery_id: str | None = None,
         signature_key_id: str | None = None,
     ) -> Applied:
-        """Validate and apply a CRM, HR or ERP webhook body, once per delivery id."""
-        _envelope, command = parse_webhook(
-            body,
+        """A CRM, HR or ERP delivery through the inbox, once per delivery id.
+        A body that is refused is quarantined there, and its error raised."""
+        if isinstance(body, dict):
+            raw = orjson.dumps(body)
+        elif isinstance(body, str):
+            raw = body.encode("utf-8")
+        else:
+            raw = body
+        unit = self.inbound.from_webhook(
+            raw,
             expected_source=expected_source,
             delivery_id=delivery_id,
             signature_key_id=signature_key_id,
         )
-        key = f"webhook:{command.provenance.source_system}:{command.provenance.delivery_id}"
-        return self.execute(command, dedup_key=key)
+        outcome = self.inbox.apply([unit]).outcomes[0]
+        if outcome.error is not None and outcome.status == "quarantined":
+            raise outcome.error
+        return Applied(
+            outcome.event_ids,
+            duplicate=outcome.status == "duplicate",
+            parked=outcome.status == "parked",
+        )
 
     def approve_amendment(self, contract_id: str, version: int, by: str) -> Applied:
         now = self.clock()
@@ -136,29 +125,32 @@ class Ledger:
         return self.execute(c.ApproveAmendment(contract_id, version, by, now, provenance))
 
     def bill(self, period: str, actor: str = "psledger") -> BillingOutcome:
-        """Run billing for a period over every contract, in one transaction."""
+        """Run billing for a period, one transaction per contract: a large run
+        commits in bounded pieces, each idempotent, so a run stopped half-way
+        is finished by running it again."""
         month = Period.parse(period)
         run_id = f"billing-run:{month}:{self.clock().isoformat()}"
         provenance = Provenance("ledger", run_id, actor=actor, correlation_id=run_id)
+        drafted: list[Invoice] = []
+        appended = 0
+        for contract_id in self.entity_ids("contract"):
 
-        def work(uow: UnitOfWork) -> list[Invoice]:
-            run = BillingRun(month, self.rules, provenance)
-            drafted: list[Invoice] = []
-            for contract_id in self.entity_ids("contract"):
+            def work(uow: UnitOfWork, contract_id: str = contract_id) -> list[Invoice]:
                 book = self._book(uow, contract_id)
-                new = run.bill(book)
+                new = BillingRun(month, self.rules, provenance).bill(book)
                 for invoice in new:
                     uow.add(invoice, parent_id=contract_id)
-                drafted.extend(new)
-            return drafted
+                return new
 
-        drafted, notification_ids = with_retries(self.app, work)
+            new, notification_ids = with_retries(self.app, work)
+            drafted.extend(new)
+            appended += len(notification_ids)
         exceptions: dict[str, int] = {}
         for item in self.open_exceptions():
             code = item.exception["code"] if item.exception else "?"
             exceptions[code] = exceptions.get(code, 0) + 1
         return BillingOutcome(
-            str(month), [inv.business_id for inv in drafted], len(notification_ids), exceptions
+            str(month), [inv.business_id for inv in drafted], appended, exceptions
         )
 
     def what_if(
@@ -221,12 +213,6 @@ class Ledger:
 
     def entity_kinds(self, business_id: str) -> list[str]:
         return [row[0] for row in self.app.fetch(self.app.tables.q_entity_kinds(), (business_id,))]
-
-    def dedup_lookup(self, keys: Sequence[str]) -> dict[str, str]:
-        if not keys:
-            return {}
-        rows = self.app.fetch(self.app.tables.q_dedup(len(keys)), keys)
-        return {row[0]: row[1] for row in rows}
 
     # -- reads used by the views -----------------------------------------------
 

@@ -60,7 +60,7 @@ def ingest(path: Path, db: Path, batch_size: int, *, again: bool = False) -> tup
             for name in ("crm.sow.approved.json",):
                 wiring.ledger.apply_webhook(reference_webhook(name))
         start = time.perf_counter()
-        report = wiring.ingestor.run(FileChangeSource([path], batch_size=batch_size))
+        report = wiring.pipeline.run(FileChangeSource([path], batch_size=batch_size))
         return time.perf_counter() - start, report.records
     finally:
         wiring.close()

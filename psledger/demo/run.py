@@ -196,7 +196,7 @@ def erp_webhooks(invoices: list[Invoice]) -> list[bytes]:
 
 
 def run_demo(wiring: Wiring, out_dir: Path) -> DemoReport:
-    ledger, ingestor = wiring.ledger, wiring.ingestor
+    ledger, pipeline = wiring.ledger, wiring.pipeline
     report = DemoReport(events_before=wiring.app.recorder.max_notification_id() or 0)
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -211,7 +211,7 @@ def run_demo(wiring: Wiring, out_dir: Path) -> DemoReport:
     report.steps.append("CRM: 3 contracts approved; HR: 6 workers in GB01, US01, DE01")
 
     january = write_january(out_dir / "psa-2026-01.jsonl")
-    ingested = ingestor.run(FileChangeSource([out_dir / "psa-2026-01.jsonl"]))
+    ingested = pipeline.run(FileChangeSource([out_dir / "psa-2026-01.jsonl"]))
     report.files.append(out_dir / "psa-2026-01.jsonl")
     report.steps.append(
         f"PSA January (Debezium file): {ingested.records} records, "
@@ -234,7 +234,7 @@ def run_demo(wiring: Wiring, out_dir: Path) -> DemoReport:
     )
 
     write_february(out_dir / "psa-2026-02.jsonl", january)
-    ingested = ingestor.run(FileChangeSource([out_dir / "psa-2026-02.jsonl"]))
+    ingested = pipeline.run(FileChangeSource([out_dir / "psa-2026-02.jsonl"]))
     report.files.append(out_dir / "psa-2026-02.jsonl")
     report.steps.append(
         f"PSA February (Debezium file): {ingested.records} records, "

@@ -19,7 +19,7 @@ from psledger.http.models import (
     error_responses,
 )
 from psledger.http.service import service_of
-from psledger.quarantine import Quarantine
+from psledger.set_aside import Quarantine
 from psledger.store.rows import QuarantineRow
 
 router = APIRouter(tags=["quarantine"])

@@ -7,7 +7,9 @@ In order, a delivery is refused with
          raw body is quarantined (source ``webhook:<source>``, key the
          webhook-id) for an operator to replay or discard;
     409  a body the ledger refuses: an illegal transition, conflicting terms,
-         an entity the ledger lacks (unknown_entity), another source's data.
+         an entity the ledger lacks (unknown_entity), another source's data,
+         or a known webhook-id with another body (webhook_id_reused); these
+         are quarantined too.
 Otherwise it is applied in one transaction and answered 202 with the ids of
 the appended events. The ``webhook-id`` is the delivery id: it is recorded
 with the events in that transaction, and the same id again answers the
@@ -22,11 +24,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Request
 
 from cdc.webhooks import Envelope
-from domain.errors import InputError, LedgerError, UnknownEntity
+from domain.errors import InputError, UnknownEntity
 from psledger.http.errors import ApiError, from_ledger_error
 from psledger.http.models import WebhookAccepted, error_responses
-from psledger.http.service import Service, service_of
+from psledger.http.service import service_of
 from psledger.http.signatures import SignatureRefused, verify
+from psledger.inbox import WebhookIdReused
 
 router = APIRouter(tags=["webhooks"])
 
@@ -51,18 +54,6 @@ async def read_limited(request: Request, limit: int) -> bytes:
         if len(body) > limit:
             raise ApiError(413, "body_too_large", f"webhook bodies are limited to {limit} bytes")
     return bytes(body)
-
-
-async def _quarantine(
-    service: Service, source: str, body: bytes, exc: LedgerError, delivery_id: str
-) -> None:
-    await service.run(
-        service.wiring.quarantine.record,
-        source=f"webhook:{source}",
-        raw=body,
-        error=exc,
-        record_key=delivery_id,
-    )
 
 
 @router.post(
@@ -107,8 +98,9 @@ async def receive_webhook(
             delivery_id=verified.delivery_id,
             signature_key_id=verified.key_id,
         )
-    except InputError as exc:
-        await _quarantine(service, source, body, exc, verified.delivery_id)
+    except WebhookIdReused as exc:  # quarantined by the inbox
+        raise ApiError(409, exc.reason, str(exc)) from None
+    except InputError as exc:  # quarantined by the inbox
         raise from_ledger_error(exc) from None
     except UnknownEntity as exc:
         raise from_ledger_error(exc, unknown_status=409) from None

@@ -156,7 +156,7 @@ def build_january(server: LiveServer, tmp: Path, store: str) -> list[str]:
     write_january(psa)
     wiring = bootstrap(Settings(store=store))
     try:
-        assert wiring.ingestor.run(FileChangeSource([psa])).applied > 0
+        assert wiring.pipeline.run(FileChangeSource([psa])).applied > 0
     finally:
         wiring.close()
     with server.client("finance") as client:

@@ -136,7 +136,6 @@ class Recording:
         self.source = source
         self.after_batch = after_batch
         self.records: list[RawRecord] = []
-        self.partial_commits = getattr(source, "partial_commits", False)
 
     def batches(self) -> Iterator[list[Item]]:
         for batch in self.source.batches():

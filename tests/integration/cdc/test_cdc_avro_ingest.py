@@ -27,7 +27,7 @@ from psledger.queries import find_invoices
 
 
 def register(wiring: Wiring) -> dict[str, tuple[int, Any]]:
-    registry: Any = wiring.ingestor.decode.registry  # type: ignore[attr-defined]
+    registry: Any = wiring.inbound.decode.registry  # type: ignore[attr-defined]
     ids = {}
     for subject, schema in load_schemas().items():
         schema_id = registry.register_schema(subject, Schema(orjson.dumps(schema).decode(), "AVRO"))
@@ -56,7 +56,7 @@ def test_avro_envelopes_are_ingested_like_their_json_twins(tmp_path: Path) -> No
     assert all(r.value is None or r.value[:1] == b"\x00" for r in avro)
 
     # when they are ingested
-    report = wiring.ingestor.run(ListSource(avro, batch_size=10), flush_incomplete=False)
+    report = wiring.pipeline.run(ListSource(avro, batch_size=10), flush_incomplete=False)
 
     # then the ledger has the events the JSON records give, and January bills
     assert report.quarantined == 0 and not report.problems
@@ -71,7 +71,7 @@ def test_avro_envelopes_are_ingested_like_their_json_twins(tmp_path: Path) -> No
     }
 
     # and replaying the Avro records appends nothing
-    again = wiring.ingestor.run(ListSource(avro), flush_incomplete=False)
+    again = wiring.pipeline.run(ListSource(avro), flush_incomplete=False)
     assert again.events == 0 and again.duplicates > 0
 
 
@@ -89,7 +89,7 @@ def test_bad_avro_is_quarantined_with_its_reason(tmp_path: Path) -> None:
         RawRecord(good.topic, 0, 102, good.key, good.value[: len(good.value) // 2]),  # truncated
     ]
 
-    report = wiring.ingestor.run(ListSource(bad), flush_incomplete=False)
+    report = wiring.pipeline.run(ListSource(bad), flush_incomplete=False)
 
     assert report.quarantined == 3
     wiring.close()

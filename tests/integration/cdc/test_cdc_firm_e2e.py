@@ -70,7 +70,7 @@ def test_a_firm_captured_by_debezium_becomes_ledger_events_and_an_invoice(
     # when the embedded engine captures the snapshot, then updates and a delete
     source = Recording(engine(pg_url, tmp_path / "offsets.dat", slot), change_after_snapshot)
     try:
-        report = wiring.ingestor.run(source, flush_incomplete=False)
+        report = wiring.pipeline.run(source, flush_incomplete=False)
     finally:
         source.close()
     captured = source.records
@@ -78,7 +78,7 @@ def test_a_firm_captured_by_debezium_becomes_ledger_events_and_an_invoice(
     # then every change applied, nothing parked or quarantined
     assert changed
     assert report.quarantined == 0 and not report.problems
-    assert wiring.intake.parked() == [] and wiring.quarantine.list() == []
+    assert wiring.parking.list() == [] and wiring.quarantine.list() == []
     ops = [
         (d.op, d.table, d.key["id"] if d.key else None)
         for d in map(decode_json, captured)

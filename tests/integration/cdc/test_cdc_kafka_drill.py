@@ -186,7 +186,7 @@ def test_sigkill_mid_ingest_then_restart_loses_and_doubles_nothing(
 
     # and what one clean pass over the same records gives
     reference = ledger(tmp_path / "reference.db")
-    expected = reference.ingestor.run(ListSource(stream), flush_incomplete=True)
+    expected = reference.pipeline.run(ListSource(stream), flush_incomplete=True)
     assert expected.quarantined == 2
     expected_sources = Counter(sources_of(reference))
     expected_dedup = len(reference.app.fetch("select key from psledger_dedup"))
@@ -217,7 +217,7 @@ def test_sigkill_mid_ingest_then_restart_loses_and_doubles_nothing(
     assert 0 < partial < event_count(drill)
     assert Counter(sources_of(drill)) == expected_sources
     assert len(drill.app.fetch("select key from psledger_dedup")) == expected_dedup
-    assert drill.intake.parked() == []
+    assert drill.parking.list() == []
     assert sorted(q.reason for q in drill.quarantine.list()) == [
         "malformed_json",
         "ownership_violation",

@@ -47,11 +47,11 @@ def test_a_crm_webhook_releases_the_psa_records_that_waited_for_its_contract(
     rest = [r for r in records if r.topic != "psa.public.time_entries"]
 
     # when time entries arrive before their project, and the project before its contract
-    report = wiring.ingestor.run(ListSource([*entries, *rest], batch_size=5))
+    report = wiring.pipeline.run(ListSource([*entries, *rest], batch_size=5))
 
     # then they are parked, visible, and nothing of them is applied
     assert report.quarantined == 0 and report.parked > 0
-    waits = {row.waits_for for row in wiring.intake.parked()}
+    waits = {row.waits_for for row in wiring.parking.list()}
     assert waits == {"project:PRJ-NW-1", "contract:SOW-1042"}
     assert wiring.ledger.entity_ids("time_entry") == []
     listed = CliRunner().invoke(cli, ["--store", f"sqlite:///{store}", "parked", "list"])
@@ -61,8 +61,8 @@ def test_a_crm_webhook_releases_the_psa_records_that_waited_for_its_contract(
     applied = wiring.ledger.apply_webhook(SOW_APPROVED.read_bytes())
 
     # then the project and everything that waited for it are applied, in order
-    assert applied.released > 0
-    assert wiring.intake.parked() == []
+    assert applied.event_ids and not applied.duplicate
+    assert wiring.parking.list() == []
     assert set(wiring.ledger.entity_ids("project")) == {"PRJ-NW-1"}
     assert set(wiring.ledger.entity_ids("time_entry")) == {"TE-1", "TE-2", "TE-3", "TE-4", "TE-5"}
     assert wiring.ledger.load(TimeEntry, "TE-2").state == "approved"  # r, then its u
@@ -82,9 +82,9 @@ def test_a_later_change_waits_behind_the_parked_change_of_the_same_row(tmp_path:
     project = next(r for r in records if entity(r) == ("projects", "PRJ-NW-1", "r"))
 
     # the snapshot read parks (no project yet); the project and the update follow in the batch
-    report = wiring.ingestor.run(ListSource([read, project, update]))
+    report = wiring.pipeline.run(ListSource([read, project, update]))
 
-    assert report.parked == 2 and report.released == 2 and wiring.intake.parked() == []
+    assert report.parked == 2 and report.released == 2 and wiring.parking.list() == []
     assert wiring.ledger.load(TimeEntry, "TE-2").state == "approved"
     assert [e["event"] for e in history(wiring.ledger, "time_entry:TE-2")] == [
         "Captured",
@@ -100,8 +100,8 @@ def test_parked_records_age_out_into_quarantine_and_replay_once_the_dependency_c
     read = next(r for r in records if entity(r) == ("time_entries", "TE-1", "r"))
     project = next(r for r in records if entity(r) == ("projects", "PRJ-NW-1", "r"))
     wiring = ledger(store)
-    wiring.ingestor.run(ListSource([read]))
-    assert len(wiring.intake.parked()) == 1
+    wiring.pipeline.run(ListSource([read]))
+    assert len(wiring.parking.list()) == 1
     wiring.close()
 
     def psledger(*args: str) -> str:
@@ -120,7 +120,7 @@ def test_parked_records_age_out_into_quarantine_and_replay_once_the_dependency_c
 
     # the project arrives; the aged-out record is replayed by the operator
     wiring = ledger(store)
-    wiring.ingestor.run(ListSource([project]))
+    wiring.pipeline.run(ListSource([project]))
     assert wiring.ledger.entity_ids("time_entry") == []  # not released from quarantine
     wiring.close()
     assert "applied" in psledger("quarantine", "replay", row["id"])

@@ -60,27 +60,28 @@ def test_a_transaction_is_applied_whole_once_its_end_and_counts_are_in(tmp_path:
     # the transaction topic is read first, then its changes one batch at a time
     ordered = [*before, end, *changes]
     seen_after: list[tuple[bool, bool]] = []
+    staged_after: list[int] = []
 
     def look(_: list[RawRecord]) -> None:
         seen_after.append(
             ("TE-5" in known(wiring, "time_entry"), "EX-2" in known(wiring, "expense_item"))
         )
+        staged_after.append(len(wiring.app.fetch("SELECT tx_id FROM psledger_staged")))
 
     source = ListSource(ordered, batch_size=1)
-    source.partial_commits = True  # type: ignore[attr-defined]  # like Kafka
-    report = wiring.ingestor.run(Recording(source, look), flush_incomplete=False)
+    report = wiring.pipeline.run(Recording(source, look), flush_incomplete=False)
 
     assert report.quarantined == 0 and report.parked == report.released
-    assert wiring.intake.parked() == []
+    assert wiring.parking.list() == []
     n = len(before)
     # END and the first two changes in: nothing of the transaction is applied
     assert seen_after[n : n + 3] == [(False, False)] * 3
     # the third change completes the counts: all of it at once
     assert seen_after[n + 3] == (True, True)
-    # held records were not committed until the transaction was applied
+    # held records are staged durably in the store, so every batch is committed
+    assert staged_after[n : n + 4] == [1, 2, 3, 0]
     committed = [list(batch) for batch in source.committed]
-    assert committed[n] == [] and committed[n + 1] == [] and committed[n + 2] == []
-    assert committed[n + 3] == [changes[2]]
+    assert committed[n : n + 4] == [[end], [changes[0]], [changes[1]], [changes[2]]]
     # and one source transaction id on all its events
     tx_ids = {
         entry["provenance"]["tx_id"]
@@ -104,7 +105,7 @@ def test_a_transaction_with_one_bad_change_is_quarantined_whole(tmp_path: Path) 
     )
     stream = [*before, changes[0], tampered, changes[2], end]
 
-    report = wiring.ingestor.run(ListSource(stream, batch_size=4), flush_incomplete=False)
+    report = wiring.pipeline.run(ListSource(stream, batch_size=4), flush_incomplete=False)
 
     assert report.quarantined == 1
     assert "TE-5" not in known(wiring, "time_entry")  # a good change of it: not applied

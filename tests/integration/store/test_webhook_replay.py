@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
-from domain.errors import InputError
+from psledger.app import UnitOfWork
 from psledger.bootstrap import bootstrap
 from psledger.settings import Settings
+from psledger.store.rows import QuarantineRow
 
 REFERENCE = Path(__file__).resolve().parents[3] / "psledger" / "data" / "webhooks"
 
@@ -15,9 +17,21 @@ def test_a_replayed_webhook_redelivered_gets_the_replay_event_ids(tmp_path: Path
     wiring = bootstrap(Settings(store=f"sqlite:///{tmp_path}/ledger.db"))
     try:
         body = (REFERENCE / "crm.sow.approved.json").read_bytes()
-        wiring.quarantine.record(
-            "webhook:crm", body, InputError("held for review"), record_key="evt_crm_000184"
+        held = UnitOfWork(wiring.app)  # an operator held the delivery back for review
+        held.rows.quarantine.append(
+            QuarantineRow(
+                "held-1",
+                "webhook:crm",
+                0,
+                0,
+                "evt_crm_000184",
+                body,
+                "review",
+                "held for review",
+                datetime.now(UTC),
+            )
         )
+        held.commit()
         [row] = wiring.quarantine.list()
         replay = wiring.quarantine.replay(row.id)
         assert replay.applied == 1 and replay.events == 2
