@@ -17,6 +17,7 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcodin
 from domain.base import LedgerAggregate
 from domain.errors import InfrastructureError
 from domain.provenance import Provenance
+from psledger import faults
 from psledger.store.rows import EntityRow, LedgerRows
 
 A = TypeVar("A", bound=LedgerAggregate)
@@ -150,6 +151,7 @@ def retrying(decide: Callable[[], tuple[T, UnitOfWork]]) -> tuple[T, list[int]]:
     while True:
         attempt += 1
         result, uow = decide()
+        faults.reached("store_commit")
         try:
             return result, uow.commit()
         except IntegrityError as exc:

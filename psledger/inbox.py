@@ -96,6 +96,7 @@ class Outcome:
 class InboxReport:
     applied: int = 0
     duplicates: int = 0
+    superseded: int = 0  # changes older than what their entity already has
     parked: int = 0
     quarantined: int = 0
     released: int = 0
@@ -105,7 +106,15 @@ class InboxReport:
     outcomes: list[Outcome] = field(default_factory=list)  # one per unit of the batch given
 
     def add(self, other: InboxReport) -> None:
-        for name in ("applied", "duplicates", "parked", "quarantined", "released", "events"):
+        for name in (
+            "applied",
+            "duplicates",
+            "superseded",
+            "parked",
+            "quarantined",
+            "released",
+            "events",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.problems.extend(other.problems)
         self.set_aside.extend(other.set_aside)
@@ -128,23 +137,33 @@ class StoredReader(Protocol):
 TRANSACTION = "transaction:"  # waits_for of a change behind a staged source transaction
 
 
+def command_target(cmd: c.Command) -> str | None:
+    """The entity (kind:business id) a PSA command changes, if it changes one."""
+    if isinstance(cmd, c.SyncWorkItem | c.WithdrawWorkItem):
+        return f"{cmd.kind}:{cmd.item_id}"
+    if isinstance(cmd, c.SyncProject):
+        return f"project:{cmd.project_id}"
+    if isinstance(cmd, c.SyncAssignment):
+        return f"assignment:{cmd.assignment_id}"
+    if isinstance(cmd, c.SyncRateLine):
+        return f"rate_line:{cmd.rate_card_id}:{cmd.line.line_id}"
+    if isinstance(cmd, c.RemoveRateLine):
+        return f"rate_line:{cmd.rate_card_id}:{cmd.line_id}"
+    if isinstance(cmd, c.SyncRateCard):
+        return f"rate_card:{cmd.rate_card_id}"
+    return None
+
+
 def targets(unit: Inbound) -> list[str]:
     """The entities (kind:business id) a unit's commands change."""
-    found: list[str] = []
-    for cmd in unit.commands:
-        if isinstance(cmd, c.SyncWorkItem | c.WithdrawWorkItem):
-            found.append(f"{cmd.kind}:{cmd.item_id}")
-        elif isinstance(cmd, c.SyncProject):
-            found.append(f"project:{cmd.project_id}")
-        elif isinstance(cmd, c.SyncAssignment):
-            found.append(f"assignment:{cmd.assignment_id}")
-        elif isinstance(cmd, c.SyncRateLine):
-            found.append(f"rate_line:{cmd.rate_card_id}:{cmd.line.line_id}")
-        elif isinstance(cmd, c.RemoveRateLine):
-            found.append(f"rate_line:{cmd.rate_card_id}:{cmd.line_id}")
-        elif isinstance(cmd, c.SyncRateCard):
-            found.append(f"rate_card:{cmd.rate_card_id}")
-    return found
+    return [t for cmd in unit.commands if (t := command_target(cmd)) is not None]
+
+
+def _source_position(cmd: c.Command) -> tuple[str, int] | None:
+    """(entity, LSN) of a PSA change, for ordering changes of one entity."""
+    target = command_target(cmd)
+    lsn = getattr(getattr(cmd, "provenance", None), "lsn", None)
+    return None if target is None or lsn is None else (target, int(lsn))
 
 
 def event_ids(uow: UnitOfWork) -> list[str]:
@@ -210,7 +229,9 @@ class Inbox:
         seen = self.dedup_lookup([k for u in units for k in (*u.dedup_keys, *u.marker_keys)])
         failures: dict[int, LedgerError] = {id(u): u.error for u in units if u.error is not None}
         waiting_for = self.waits_for()
+        applied_order = self._source_order(units)
         while True:
+            newest = dict(applied_order)  # entity -> newest LSN applied (this pass included)
             uow = UnitOfWork(self.app)
             uow.preload(
                 (ITEM_KINDS[cmd.kind], cmd.item_id)
@@ -256,10 +277,26 @@ class Inbox:
                     )
                     blocked.update(dict.fromkeys(mine, blocked[behind]))
                     continue
+                current = [
+                    cmd
+                    for cmd in unit.commands
+                    if (pos := _source_position(cmd)) is None or newest.get(pos[0], -1) <= pos[1]
+                ]
+                if unit.commands and not current:
+                    # every change of it is older than what its entities have: the
+                    # source has moved on (a late copy or a change released late)
+                    outcomes[id(unit)] = Outcome("superseded")
+                    report.superseded += 1
+                    fresh = [k for k in keys if k not in seen and k not in in_batch]
+                    in_batch.update(fresh)
+                    now = self.clock()
+                    uow.rows.dedup.extend(DedupRow(k, '{"superseded": true}', now) for k in fresh)
+                    self._settle(uow, unit, "superseded")
+                    continue
                 before = set(event_ids(uow)) if unit.answers_with_event_ids else set()
                 entities_before = len(uow.rows.entities)
                 try:
-                    for command in unit.commands:
+                    for command in current:
                         handle(command, uow)
                 except LedgerError as exc:
                     failures[id(unit)] = exc
@@ -280,6 +317,10 @@ class Inbox:
                     DedupRow(k, orjson.dumps(answer).decode(), now) for k in fresh
                 )
                 self._settle(uow, unit, "replayed")
+                for cmd in current:
+                    if (pos := _source_position(cmd)) is not None:
+                        newest[pos[0]] = max(newest.get(pos[0], -1), pos[1])
+                        uow.rows.source_order.append(pos)
                 outcomes[id(unit)] = Outcome("applied", ids if unit.answers_with_event_ids else [])
                 if unit.parked_id is not None:
                     report.released += 1
@@ -289,6 +330,7 @@ class Inbox:
                 released = self._waiting_on([k for k in created if k in waiting_for], units)
                 if released:
                     units[i:i] = released  # right after what they waited for
+                    applied_order.update(self._source_order(released))
                     seen.update(
                         self.dedup_lookup(
                             [k for u in released for k in (*u.dedup_keys, *u.marker_keys)]
@@ -497,6 +539,16 @@ class Inbox:
         return blocked
 
     # -- side tables -------------------------------------------------------------
+
+    def _source_order(self, units: Sequence[Inbound]) -> dict[str, int]:
+        """The newest source position applied to each entity these units change."""
+        wanted = sorted({t for u in units for t in targets(u)})
+        found: dict[str, int] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            rows = self.app.fetch(self.app.tables.q_source_order(len(chunk)), chunk)
+            found.update((str(row[0]), int(row[1])) for row in rows)
+        return found
 
     def dedup_lookup(self, keys: Sequence[str]) -> dict[str, str]:
         found: dict[str, str] = {}

@@ -1,7 +1,9 @@
-"""The ledger's application services: apply commands, bill, approve.
+"""The ledger's application services: webhooks, the ledger's own commands,
+billing, what-if pricing and the reads behind the views.
 
-Each public method is one transaction: it decides through the domain in a
-unit of work, then appends the events and side rows together. A refused
+A webhook goes through the inbox like every other inbound change. The
+ledger's own commands commit in one transaction each; a billing run commits
+one transaction per contract (bounded, idempotent, resumable). A refused
 command raises and appends nothing.
 """
 
@@ -27,6 +29,7 @@ from domain.rate_card import RateCard
 from domain.repricing import InvoiceDiff, reprice_invoice
 from domain.rules import RuleSet
 from domain.work_item import WorkItem
+from psledger import faults
 from psledger.app import LedgerApplication, UnitOfWork, with_retries
 from psledger.inbound import InboundFactory
 from psledger.inbox import Clock, Inbox, event_ids
@@ -143,6 +146,7 @@ class Ledger:
                 return new
 
             new, notification_ids = with_retries(self.app, work)
+            faults.reached("contract_billed")
             drafted.extend(new)
             appended += len(notification_ids)
         exceptions: dict[str, int] = {}

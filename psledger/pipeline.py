@@ -27,7 +27,7 @@ from cdc.records import ChangeEvent, RawRecord, TransactionMarker
 from cdc.sources import BadRecord, ChangeSource, Item
 from cdc.units import TransactionAssembler, Unit
 from domain.errors import InputError
-from psledger import dedup_keys
+from psledger import dedup_keys, faults
 from psledger.inbound import InboundFactory, stored_raws
 from psledger.inbox import Clock, Inbound, Inbox, InboxReport
 from psledger.store.rows import PositionRow, StagedRow
@@ -87,7 +87,9 @@ class CdcPipeline:
             report.batches += 1
             report.records += len(batch)
             staged_now = self._ingest(batch, report)
+            faults.reached("store_committed")
             source.commit(batch)  # every record is durable: applied, set aside or staged
+            faults.reached("offsets_committed")
             if staged_now:
                 staged_here.update(staged_now)
                 self._complete_staged(staged_now, report)

@@ -304,3 +304,28 @@ def test_an_unknown_source_is_refused(server: LiveServer) -> None:
         response = client.post("/webhooks/psa", content=b"{}")
     assert response.status_code in (404, 422)
     assert "error" in response.json()
+
+
+def test_a_known_webhook_id_with_another_body_is_409_and_quarantined(server: LiveServer) -> None:
+    # given a delivery applied under its id
+    original = worker_body("W-9", "50.00")
+    first = server.deliver("hr", original, delivery_id="msg-reused")
+    assert first.status_code == 202, first.text
+
+    # when the same id comes again with another body (a new cost rate)
+    changed = worker_body("W-9", "75.00")
+    response = server.deliver("hr", changed, delivery_id="msg-reused")
+
+    # then it is a conflict, not a redelivery: refused, kept for an operator, nothing applied
+    body = assert_error(response, 409, "webhook_id_reused")
+    assert "msg-reused" in str(body["detail"])
+    with server.client("operator") as client:
+        rows = [r for r in client.get("/quarantine").json() if r["record_key"] == "msg-reused"]
+        assert [r["reason"] for r in rows] == ["webhook_id_reused"]
+        shown = client.get(f"/quarantine/{rows[0]['id']}").json()
+    assert shown["raw_text"].encode() == changed
+    assert len(history(server, "worker:W-9")) == 1
+
+    # and the first body again is still a plain redelivery
+    again = server.deliver("hr", original, delivery_id="msg-reused")
+    assert again.status_code == 202 and again.json()["duplicate"] is True

@@ -128,3 +128,51 @@ def test_parked_records_age_out_into_quarantine_and_replay_once_the_dependency_c
     assert wiring.ledger.load(TimeEntry, "TE-1").state == "approved"
     assert wiring.quarantine.list() == []
     wiring.close()
+
+
+def test_a_unit_re_parked_on_another_dependency_is_released_when_that_arrives(
+    tmp_path: Path,
+) -> None:
+    """The demo's January file before the CRM contracts: units first wait for a
+    project, then (the project in) for something else; each must wait for what
+    it lacks now, and all must apply once the contracts are in."""
+    from cdc.sources import FileChangeSource
+    from psledger.demo import firm
+    from psledger.demo.run import reference_webhook, write_january
+
+    # given the PSA's January changes ingested before any CRM contract
+    wiring = bootstrap(Settings(store=f"sqlite:///{tmp_path}/ledger.db"))
+    january = tmp_path / "psa-2026-01.jsonl"
+    write_january(january)
+    first = wiring.pipeline.run(FileChangeSource([january]))
+    assert first.parked > 0 and first.quarantined == 0
+
+    # when the contracts and workers arrive
+    for name in (
+        "crm.sow.approved.json",
+        "crm.sow.approved.fixed_price.json",
+        "crm.sow.approved.retainer.json",
+    ):
+        wiring.ledger.apply_webhook(reference_webhook(name))
+    for body in firm.worker_webhooks():
+        wiring.ledger.apply_webhook(body)
+
+    # then nothing stays parked, and the ledger holds what the other order gives
+    assert wiring.parking.list() == []
+    other = bootstrap(Settings(store=f"sqlite:///{tmp_path}/other.db"))
+    for name in (
+        "crm.sow.approved.json",
+        "crm.sow.approved.fixed_price.json",
+        "crm.sow.approved.retainer.json",
+    ):
+        other.ledger.apply_webhook(reference_webhook(name))
+    for body in firm.worker_webhooks():
+        other.ledger.apply_webhook(body)
+    other.pipeline.run(FileChangeSource([january]))
+    for kind in ("project", "time_entry", "expense_item", "milestone", "rate_card"):
+        assert wiring.ledger.entity_ids(kind) == other.ledger.entity_ids(kind), kind
+    assert [i.state for i in wiring.ledger.work_items()] == [
+        i.state for i in other.ledger.work_items()
+    ]
+    wiring.close()
+    other.close()
