@@ -29,10 +29,12 @@ from domain.rate_card import RateCard
 from domain.repricing import InvoiceDiff, reprice_invoice
 from domain.rules import RuleSet
 from domain.work_item import WorkItem
+from projections.erp import erp_payload
 from psledger import faults
 from psledger.app import LedgerApplication, UnitOfWork, with_retries
 from psledger.inbound import InboundFactory
 from psledger.inbox import Clock, Inbox, event_ids
+from psledger.store.rows import OutboxRow
 
 
 def utc_now() -> datetime:
@@ -141,8 +143,12 @@ class Ledger:
             def work(uow: UnitOfWork, contract_id: str = contract_id) -> list[Invoice]:
                 book = self._book(uow, contract_id)
                 new = BillingRun(month, self.rules, provenance).bill(book)
+                now = self.clock()
                 for invoice in new:
                     uow.add(invoice, parent_id=contract_id)
+                    if invoice.state == "issued":  # the ERP's copy, in the same transaction
+                        payload = orjson.dumps(erp_payload(invoice))
+                        uow.rows.outbox.append(OutboxRow(invoice.business_id, payload, now))
                 return new
 
             new, notification_ids = with_retries(self.app, work)
