@@ -17,6 +17,11 @@ librdkafka's own retries add no duplicates; only a restart can.
 A row whose payload does not fit the schema is left unsent, reported and
 skipped for the rest of the run; one bad document never stops the others.
 Broker and registry failures stop the run with a `PublishError`.
+
+Run one relay per store: two would each send the rows they both read (still
+at least once, but more repeats). Drills kill it at the `psledger.faults`
+points ``outbox_acked`` (a batch acknowledged, not yet marked) and
+``outbox_marked``.
 """
 
 from __future__ import annotations

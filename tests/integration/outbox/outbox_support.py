@@ -81,7 +81,8 @@ def read_topic(
     broker: TansuBroker, topic: str, *, at_least: int = 0, settle: float = 2.0, limit: float = 30.0
 ) -> list[tuple[str, bytes]]:
     """Every message on the topic, in order per partition: read until at
-    least `at_least` arrived and then nothing more for `settle` seconds."""
+    least `at_least` arrived and then nothing more for `settle` seconds
+    (`settle=0`: return as soon as `at_least` arrived)."""
     consumer = Consumer(broker.consumer_config(f"reader-{uuid.uuid4().hex[:8]}"))
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
@@ -97,6 +98,8 @@ def read_topic(
                 continue
             messages.append((message.key().decode(), message.value()))
             quiet_since = time.monotonic()
+            if settle <= 0 and len(messages) >= at_least:
+                break  # enough: the caller acts while the producer is busy
         return messages
     finally:
         consumer.close()
