@@ -1,0 +1,288 @@
+"""Digest and verify the tamper-evident journal (psledger/store/journal.py).
+
+A digest is the chain's head: its position, its chain hash and when it was
+taken. An auditor keeps it outside the system; `verify` later recomputes
+the chain from the stored events, page by page, and proves that the history
+up to the digest's position is still the one the digest was taken on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from domain.errors import InputError
+from psledger.store.journal import GENESIS, MAX_POSITION, EventRow, JournalStore, chain_hash
+
+PAGE = 5000
+_COMPACT = re.compile(r"^\s*(\d+):([0-9a-fA-F]{64})\s*$")
+
+
+@dataclass(frozen=True)
+class Digest:
+    position: int
+    chain_hash: bytes
+    taken_at: datetime | None = None
+
+    @property
+    def compact(self) -> str:
+        return f"{self.position}:{self.chain_hash.hex()}"
+
+    def to_dict(self) -> dict[str, Any]:
+        taken = self.taken_at.isoformat().replace("+00:00", "Z") if self.taken_at else None
+        return {
+            "position": self.position,
+            "chain_hash": self.chain_hash.hex(),
+            "taken_at": taken,
+            "digest": self.compact,
+        }
+
+    @classmethod
+    def parse(cls, text: str) -> Digest:
+        """`POSITION:HASH`, the JSON `audit digest --format json` prints, or a
+        file holding either."""
+        candidate = text.strip()
+        if not _COMPACT.match(candidate) and not candidate.startswith("{"):
+            path = Path(candidate)
+            try:
+                candidate = path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise InputError(
+                    f"digest {text!r} is neither POSITION:HASH, JSON, nor a readable file"
+                ) from exc
+        match = _COMPACT.match(candidate)
+        if match:
+            return cls(int(match[1]), bytes.fromhex(match[2]))
+        try:
+            doc = orjson.loads(candidate)
+            position = int(doc["position"])
+            digest_hash = bytes.fromhex(str(doc["chain_hash"]))
+            taken = doc.get("taken_at")
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise InputError(
+                f"digest is not POSITION:HASH or the JSON of `audit digest`: {exc}"
+            ) from None
+        if len(digest_hash) != 32 or position < 0:
+            raise InputError("digest: chain_hash must be 64 hex digits, position >= 0")
+        when = datetime.fromisoformat(taken.replace("Z", "+00:00")) if taken else None
+        return cls(position, digest_hash, when)
+
+
+def _require(store: JournalStore) -> None:
+    if not store.exists():
+        raise InputError(
+            "this store has no journal yet: run `psledger db upgrade` to create and backfill it"
+        )
+
+
+def take_digest(store: JournalStore, now: datetime | None = None) -> Digest:
+    """The chain's head; refuses when events lie beyond it, unchained."""
+    _require(store)
+    head = store.head()
+    position, head_hash = head if head else (0, GENESIS)
+    last = store.max_position()
+    if last > position:
+        raise InputError(
+            f"the journal ends at position {position} but the store holds events up to "
+            f"{last}: run `psledger audit backfill` to chain them before taking a digest"
+        )
+    return Digest(position, head_hash, now or datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class Break:
+    """The first position where the stored history and its chain disagree."""
+
+    position: int
+    what: str  # "event", "chain_entry", "unchained", "missing_event"
+    detail: str
+
+
+@dataclass
+class Verification:
+    verified: int = 0
+    first: int | None = None
+    last: int | None = None
+    broken: Break | None = None
+    digest: Digest | None = None
+    digest_proven: bool | None = None  # None: no digest given
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.broken is None and self.digest_proven is not False
+
+
+def verify(
+    store: JournalStore,
+    *,
+    start: int = 1,
+    digest: Digest | None = None,
+    page: int = PAGE,
+    progress: Callable[[int], None] | None = None,
+) -> Verification:
+    """Recompute the chain from `start`, streaming `page` events at a time.
+
+    From position 1 the chain starts at the genesis hash; from a later
+    position it starts at the stored chain entry just before it (which only
+    a run from the start, or a digest, vouches for).
+    """
+    if digest is not None and start > max(digest.position, 1):
+        raise InputError(
+            f"--from {start} is after the digest's position {digest.position}: "
+            "start at or before it to prove the digest"
+        )
+    _require(store)
+    run = _Run(Verification(digest=digest))
+    if start > 1:
+        before = store.entry_before(start)
+        run.cursor, run.previous = before if before else (start - 1, GENESIS)
+        run.passed(run.cursor, run.previous)
+    elif digest is not None and digest.position == 0:
+        run.result.digest_proven = digest.chain_hash == GENESIS
+    while run.result.broken is None:
+        events = store.events_page(run.cursor, page)
+        # Entries only up to the page's last event: a writer may commit more
+        # between the two reads (its events and entries together).
+        upto = events[-1].notification_id if events else run.cursor
+        run.check(events, dict(store.entries(run.cursor, upto)))
+        if progress is not None and events:
+            progress(upto)
+        if len(events) < page:
+            break
+        run.cursor = upto
+    if run.result.broken is None:
+        _entries_past_the_end(store, run)
+    run.close(store.max_position())
+    return run.result
+
+
+def _entries_past_the_end(store: JournalStore, run: _Run) -> None:
+    """Chain entries after the last event read: events written since (not
+    verified here), or entries whose event was deleted (a break)."""
+    after = run.result.last or run.cursor
+    beyond = store.entries(after, MAX_POSITION)
+    if not beyond:
+        return
+    present = {ev.notification_id for ev in store.events_page(after, len(beyond))}
+    for n, _ in beyond:
+        if n not in present:
+            run.stop(
+                Break(
+                    n,
+                    "missing_event",
+                    f"position {n}: the chain has an entry but the store has no event "
+                    "there (an event was deleted)",
+                )
+            )
+            return
+    run.result.notes.append(
+        f"{len(beyond)} events were stored while verifying; they were not verified"
+    )
+
+
+class _Run:
+    """The state of one verification: the chain value so far, and the result."""
+
+    def __init__(self, result: Verification) -> None:
+        self.result = result
+        self.previous = GENESIS
+        self.cursor = 0
+
+    def check(self, events: list[EventRow], entries: dict[int, bytes]) -> None:
+        by_position = {ev.notification_id: ev for ev in events}
+        for n in sorted(by_position.keys() | entries.keys()):
+            ev, stored = by_position.get(n), entries.get(n)
+            if ev is None:
+                self.stop(
+                    Break(
+                        n,
+                        "missing_event",
+                        f"position {n}: the chain has an entry but the store has no event "
+                        "there (an event was deleted)",
+                    )
+                )
+                return
+            if stored is None:
+                self.stop(
+                    Break(
+                        n,
+                        "unchained",
+                        f"position {n}: the event has no chain entry (chain entries were "
+                        "deleted, or events were stored without the journal: "
+                        "`psledger audit backfill` chains an unchained tail)",
+                    )
+                )
+                return
+            expected = _hash(self.previous, ev)
+            if stored != expected:
+                self.stop(_which(ev, stored, by_position, entries))
+                return
+            self.result.verified += 1
+            self.result.first = self.result.first or n
+            self.result.last = n
+            self.passed(n, expected)
+
+    def passed(self, position: int, value: bytes) -> None:
+        self.previous = value
+        digest = self.result.digest
+        if digest is None or self.result.digest_proven is not None:
+            return
+        if position == digest.position:
+            self.result.digest_proven = value == digest.chain_hash
+        elif position > digest.position:
+            self.result.digest_proven = False
+            self.result.notes.append(
+                f"the store has no event at the digest's position {digest.position}"
+            )
+
+    def stop(self, broken: Break) -> None:
+        self.result.broken = broken
+        digest = self.result.digest
+        if digest is not None and self.result.digest_proven is None:
+            self.result.digest_proven = False
+
+    def close(self, last: int) -> None:
+        digest = self.result.digest
+        if digest is None or self.result.digest_proven is not None:
+            return
+        self.result.digest_proven = False
+        self.result.notes.append(
+            f"the store ends at position {last}, before the digest's position "
+            f"{digest.position}: history was removed"
+        )
+
+
+def _hash(previous: bytes, ev: EventRow) -> bytes:
+    return chain_hash(
+        previous, ev.notification_id, ev.originator_id, ev.originator_version, ev.topic, ev.state
+    )
+
+
+def _which(
+    ev: EventRow, stored: bytes, events: dict[int, EventRow], entries: dict[int, bytes]
+) -> Break:
+    """Tell a changed event from a changed chain entry: when the next entry
+    still follows from the stored one, the entry is the original and the
+    event was changed."""
+    n = ev.notification_id
+    later = sorted(p for p in events if p > n)
+    what = "event"
+    if later and later[0] in entries:
+        nxt = events[later[0]]
+        what = "event" if entries[nxt.notification_id] == _hash(stored, nxt) else "chain_entry"
+    about = f"originator {ev.originator_id} version {ev.originator_version}, {ev.topic}"
+    if what == "event":
+        detail = (
+            f"position {n}: the stored event ({about}) does not match its chain entry; "
+            "the event was changed after it was recorded"
+        )
+    else:
+        detail = f"position {n}: the chain entry does not match the stored event ({about})"
+    return Break(n, what, detail)
