@@ -150,3 +150,31 @@ def test_a_polling_relay_stops_cleanly_on_sigterm_and_picks_up_new_rows(
         out, err = relay.communicate(timeout=60)
     assert relay.returncode == 0, err
     assert "published 10 invoices" in out and "0 left unsent" in out
+
+
+def test_a_broker_lost_mid_run_stops_with_one_line_and_the_row_stays_unsent(
+    demo_db: Path, tmp_path: Path
+) -> None:
+    # given a polling relay that has sent the outbox to a broker of its own
+    store = copy_store(demo_db, tmp_path / "ledger.db")
+    broker = TansuBroker().start()
+    try:
+        topic = new_topic(broker)
+        relay = publish_process(store, broker, topic, "--poll-interval", "0.2", "--timeout", "3")
+        assert len(read_topic(broker, topic, at_least=9, settle=0.5)) == 9
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(r[3] is None for r in outbox(store)):
+            time.sleep(0.2)
+
+        # when the broker goes away and a new invoice arrives
+        broker.stop()
+        numbers = _grow_outbox(tmp_path / "ledger.db", 1)
+        _, err = relay.communicate(timeout=120)
+    finally:
+        broker.stop()
+
+    # then the relay stops with one line, and the new row waits for the next run
+    assert relay.returncode == 1
+    (line,) = err.splitlines()
+    assert line.startswith(f"psledger: error: Kafka did not take 1 of 1 messages for {topic}: ")
+    assert [n for n, *_, sent_at in outbox(store) if sent_at is None] == [numbers[-1]]
