@@ -14,14 +14,34 @@ from domain.pricing import (
 from domain.work_item import BILLABLE, INVOICED, POSTED, WorkItem
 
 
-def credit_corrections(ctx: RunContext, book: ContractBook) -> list[Invoice]:
+def _items(books: list[ContractBook]) -> list[WorkItem]:
+    """The items of these books, each once (an item may sit in two books)."""
+    seen: dict[tuple[str, str], WorkItem] = {}
+    for book in books:
+        for item in book.items:
+            seen.setdefault((item.KIND, item.business_id), item)
+    return list(seen.values())
+
+
+def _owners(books: list[ContractBook]) -> dict[str, ContractBook]:
+    """Invoice number -> the book (contract) it belongs to."""
+    return {number: book for book in books for number in book.invoices}
+
+
+def credit_corrections(ctx: RunContext, books: list[ContractBook]) -> list[Invoice]:
+    """A credit note `{number}-C{n}` on the original invoice's contract for
+    each invoice with corrected items, wherever the items bill now (an item
+    moved to another contract is credited on its old one)."""
+    owners = _owners(books)
     by_invoice: dict[str, list[WorkItem]] = defaultdict(list)
-    for item in book.items:
+    for item in _items(books):
         if item.state in (INVOICED, POSTED) and item.pending_correction is not None:
             assert item.invoice_number is not None
-            by_invoice[item.invoice_number].append(item)
+            if item.invoice_number in owners:  # else: its contract's run credits it
+                by_invoice[item.invoice_number].append(item)
     drafted = []
     for number, items in sorted(by_invoice.items()):
+        book = owners[number]
         original = book.invoices[number]
         note = f"{number}-C{len(original.credit_notes) + 1}"
         ids = {item.business_id for item in items}
@@ -43,9 +63,17 @@ def credit_corrections(ctx: RunContext, book: ContractBook) -> list[Invoice]:
     return drafted
 
 
-def reissue_rejected(ctx: RunContext, book: ContractBook) -> list[Invoice]:
+def reissue_rejected(ctx: RunContext, books: list[ContractBook]) -> list[Invoice]:
     """Each rejected invoice once: `{root}-R{n}` with exactly its lines, less
     the lines of items changed at the source since (billed anew)."""
+    items = _items(books)
+    drafted = []
+    for book in books:
+        drafted += _reissue_in(ctx, book, items)
+    return drafted
+
+
+def _reissue_in(ctx: RunContext, book: ContractBook, items: list[WorkItem]) -> list[Invoice]:
     done = {inv.header.get("rejected_number") for inv in book.invoices.values()}
     rejected_ones = [
         inv
@@ -56,15 +84,16 @@ def reissue_rejected(ctx: RunContext, book: ContractBook) -> list[Invoice]:
     for rejected in rejected_ones:
         root_number = rejected.header.get("reissue_root") or rejected.business_id
         root = book.invoices[root_number]
-        returned = {
-            item.business_id
-            for item in book.items
+        returned = [
+            item
+            for item in items
             if item.reissue_of == rejected.business_id and item.state == BILLABLE
-        }
+        ]
+        returned_ids = {item.business_id for item in returned}
         lines = [
             dict(ln)
             for ln in rejected.lines
-            if ln.get("item_kind") == "retainer_fee" or ln.get("item_id") in returned
+            if ln.get("item_kind") == "retainer_fee" or ln.get("item_id") in returned_ids
         ]
         if not lines:
             continue  # every item changed since: they are billed anew instead
@@ -80,9 +109,8 @@ def reissue_rejected(ctx: RunContext, book: ContractBook) -> list[Invoice]:
         }
         drafted.append(ctx.draft(book, number, header, lines))
         root.record_reissue(number, ctx.provenance)
-        for item in book.items:
-            if item.reissue_of == rejected.business_id and item.state == BILLABLE:
-                item.invoice(number, ctx.provenance)
+        for item in returned:
+            item.invoice(number, ctx.provenance)
         for ln in lines:
             if ln.get("item_kind") == "retainer_fee":
                 book.contract.reinvoice_fee(str(ln["month"]), number, ctx.provenance)

@@ -3,10 +3,17 @@
 A run works on aggregates already loaded and calls their commands; the
 caller saves every touched aggregate in one transaction, so a run is all or
 nothing.
+
+An item bills under its current project's current contract: a book prices
+and invoices only the items whose project is one of its projects and is
+under its contract. A book also holds the items on its invoices
+(`invoiced_items`), so that one moved away is credited (or re-issued) on
+the contract that invoiced it; such items are never billed here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -16,6 +23,7 @@ from domain.contract import Contract, ContractTerms
 from domain.customer import Customer
 from domain.expense_item import ExpenseItem
 from domain.invoice import Invoice
+from domain.milestone import Milestone
 from domain.period import Period
 from domain.pricing import (
     Line,
@@ -27,10 +35,18 @@ from domain.rules import RuleSet
 from domain.time_entry import TimeEntry
 from domain.work_item import APPROVED, BILLABLE, WorkItem
 
+_ITEM_KINDS = frozenset({TimeEntry.KIND, ExpenseItem.KIND, Milestone.KIND})
+
 
 @dataclass
 class ContractBook:
-    """Everything one contract's billing run reads and may change."""
+    """Everything one contract's billing run reads and may change.
+
+    `projects`: the projects now under the contract; `items`: their items
+    (and may hold items moved away, see the module docstring); `invoices`:
+    the contract's invoices and credit notes; `rate_cards`: the cards its
+    versions name.
+    """
 
     contract: Contract
     customer: Customer | None
@@ -38,6 +54,28 @@ class ContractBook:
     items: list[WorkItem]
     invoices: dict[str, Invoice]
     rate_cards: dict[str, RateCard]
+
+    def bills(self, item: WorkItem) -> bool:
+        """Whether the item bills under this book's contract now."""
+        project = self.projects.get(item.project_id)
+        return project is not None and project.contract_id == self.contract.business_id
+
+
+def invoiced_items(invoices: Iterable[Invoice]) -> list[tuple[str, str]]:
+    """(kind, item id) of the work items on these invoices, each once.
+
+    A contract's book must hold these besides its projects' items: an item
+    moved to another contract since (or whose project moved) is credited,
+    or re-issued after an ERP rejection, on the contract that invoiced it.
+    The run bills none of them under this contract unless its project is
+    still one of the book's."""
+    refs: dict[tuple[str, str], None] = {}
+    for invoice in invoices:
+        for line in invoice.lines:
+            kind, item_id = line.get("item_kind"), line.get("item_id")
+            if item_id and kind in _ITEM_KINDS:
+                refs[(str(kind), str(item_id))] = None
+    return list(refs)
 
 
 def item_order(item: WorkItem) -> tuple[date, str]:
@@ -60,6 +98,7 @@ class RunContext:
                 item
                 for item in book.items
                 if item.state in (APPROVED, BILLABLE)
+                and book.bills(item)
                 and not item.withdrawn
                 and item.reissue_of is None
                 and item.is_billable_kind
@@ -110,7 +149,10 @@ class RunContext:
         return invoice
 
     def item_lines(self, item: WorkItem, book: ContractBook) -> list[Line]:
-        source = item.source
+        """The item's invoice lines, each pointing at the source change whose
+        values it bills (`source`, `source_record`) and at the approval
+        (`approval_source`, `approval_record`, `approved_by`, `approved_at`)."""
+        source, approval = item.source, item.approval
         return [
             {
                 **priced,
@@ -119,6 +161,9 @@ class RunContext:
                 "source": source.describe() if source else None,
                 "source_record": source.to_dict() if source else None,
                 "approved_by": item.approved_by,
+                "approved_at": item.approved_at,
+                "approval_source": approval.describe() if approval else None,
+                "approval_record": approval.to_dict() if approval else None,
             }
             for priced in item.priced
         ]

@@ -1,5 +1,9 @@
 """Billing phase 4: the not-to-exceed cap (rule 6), retainer fee lines, tax,
-grouping and deterministic invoice numbers."""
+grouping and deterministic invoice numbers.
+
+Terms in force for the billing that break arithmetic, or an invoice whose
+totals do, hold the items concerned with `invalid_amount` (they stay
+billable, like nte_exceeded, and are invoiced once it clears)."""
 
 from __future__ import annotations
 
@@ -8,9 +12,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from domain.arithmetic import ARITHMETIC_ERRORS, INVALID_AMOUNT, terms_problem
 from domain.billing_context import ContractBook, RunContext
 from domain.contract import Contract, ContractTerms
-from domain.invoice import Invoice
+from domain.invoice import Invoice, invoice_totals
 from domain.milestone import Milestone
 from domain.money import round_money
 from domain.period import Period
@@ -37,15 +42,24 @@ def invoice_billable(ctx: RunContext, book: ContractBook) -> list[Invoice]:
     terms = _terms_for_billing(contract, billing_date)
     if terms is None:
         return []
+    candidates = [item for item in ctx.open_items(book) if item.state == BILLABLE and item.priced]
+    fee_terms = _terms_in_month(contract, ctx.period)
+    problem = terms_problem(contract.label, terms) or (
+        terms_problem(contract.label, fee_terms) if fee_terms is not None else None
+    )
+    if problem is not None:
+        for item in candidates:
+            item.hold(INVALID_AMOUNT, problem, ctx.provenance, keep_priced=True)
+        return []
     groups: dict[str, _Group] = {}
     fee = fee_line(ctx, book, terms)
     if fee is not None:
         number = invoice_number(ctx, book, terms, terms.legal_entity, None, None)
         group = groups.setdefault(number, _Group(number, terms.legal_entity, None, None))
         group.fee_month, group.fee_line = str(ctx.period), fee
-    candidates = [item for item in ctx.open_items(book) if item.state == BILLABLE and item.priced]
     billed = sum((inv.net for inv in book.invoices.values() if inv.counts_as_billed), Decimal(0))
     running = billed + (fee["net"] if fee is not None else Decimal(0))
+    group_nets = {number: fee["net"] for number in groups} if fee is not None else {}
     cap = terms.not_to_exceed
     for item in candidates:
         project = book.projects.get(item.project_id)
@@ -74,6 +88,16 @@ def invoice_billable(ctx: RunContext, book: ContractBook) -> list[Invoice]:
                 ctx.provenance,
             )
             continue
+        group_net = group_nets.get(number, Decimal(0)) + item.net
+        if not _totals_computable(group_net, tax_rate, terms.currency):
+            item.hold(
+                INVALID_AMOUNT,
+                f"net {item.net} would take invoice {number} past what money arithmetic can hold",
+                ctx.provenance,
+                keep_priced=True,
+            )
+            continue
+        group_nets[number] = group_net
         running += item.net
         project_key = item.project_id if terms.consolidation == "per_project" else None
         group = groups.setdefault(number, _Group(number, legal_entity, project_key, milestone))
@@ -87,6 +111,15 @@ def invoice_billable(ctx: RunContext, book: ContractBook) -> list[Invoice]:
 
 def taxable(ctx: RunContext, terms: ContractTerms, group: _Group) -> bool:
     return ctx.rules.tax_rate(terms.tax_code, group.legal_entity) is not None
+
+
+def _totals_computable(net: Decimal, tax_rate: Decimal, currency: str) -> bool:
+    """Whether an invoice of this net can be totalled (invoice_totals)."""
+    try:
+        invoice_totals([{"net": net}], tax_rate, currency)
+    except ARITHMETIC_ERRORS:
+        return False
+    return True
 
 
 def issue_group(

@@ -1,11 +1,19 @@
 """Billing phase 3: price open items (rules 1-5, 7 and 8), with the retainer
-draw-down and billing holds."""
+draw-down and billing holds. Items and terms whose values break arithmetic
+become `invalid_amount` exceptions (domain.arithmetic)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from decimal import Decimal
 
+from domain.arithmetic import (
+    ARITHMETIC_ERRORS,
+    INVALID_AMOUNT,
+    failure,
+    item_problem,
+    terms_problem,
+)
 from domain.billing_context import ContractBook, RunContext
 from domain.contract import ContractTerms
 from domain.expense_item import ExpenseItem
@@ -40,7 +48,10 @@ def price_open_items(ctx: RunContext, book: ContractBook) -> None:
             )
             continue
         if isinstance(item, TimeEntry) and terms.billing_method == "fixed_price":
-            continue  # time on a fixed-price contract is not billable
+            # Time on a fixed-price contract is not billable (priced under
+            # another contract before its project moved: no longer).
+            item.unprice("not_billable", ctx.provenance)
+            continue
         project = book.projects.get(item.project_id)
         if project is not None and project.status == "on_hold":
             item.hold(
@@ -48,6 +59,10 @@ def price_open_items(ctx: RunContext, book: ContractBook) -> None:
                 f"project {project.business_id} is on hold in the PSA",
                 ctx.provenance,
             )
+            continue
+        problem = terms_problem(contract.label, terms) or item_problem(item, terms.currency)
+        if problem is not None:
+            item.hold(INVALID_AMOUNT, problem, ctx.provenance)
             continue
         if isinstance(item, TimeEntry) and terms.billing_method == "retainer":
             retainer_entries.append((item, terms))
@@ -59,13 +74,18 @@ def price_open_items(ctx: RunContext, book: ContractBook) -> None:
 def price_one(
     ctx: RunContext, item: WorkItem, terms: ContractTerms, book: ContractBook
 ) -> list[Line] | Hold:
-    if isinstance(item, TimeEntry):
-        card = book.rate_cards.get(terms.rate_card_id or "")
-        return price_time(item, terms, card, ctx.rules)
-    if isinstance(item, ExpenseItem):
-        return price_expense(item, terms, ctx.rules)
-    assert isinstance(item, Milestone)
-    return price_milestone(item, terms, ctx.rules)
+    """The item's lines, or the exception that stops it (invalid_amount when
+    its values break the arithmetic)."""
+    try:
+        if isinstance(item, TimeEntry):
+            card = book.rate_cards.get(terms.rate_card_id or "")
+            return price_time(item, terms, card, ctx.rules)
+        if isinstance(item, ExpenseItem):
+            return price_expense(item, terms, ctx.rules)
+        assert isinstance(item, Milestone)
+        return price_milestone(item, terms, ctx.rules)
+    except ARITHMETIC_ERRORS as exc:
+        return Hold(INVALID_AMOUNT, failure(item, exc))
 
 
 def apply_outcome(ctx: RunContext, item: WorkItem, outcome: list[Line] | Hold) -> None:
@@ -89,6 +109,7 @@ def price_retainer(
                 for item in book.items
                 if isinstance(item, TimeEntry)
                 and item.state in (INVOICED, POSTED)
+                and item.invoice_number in book.invoices
                 and Period.of(item.item_date) == month
                 for line in item.priced
                 if line.get("part") == "included"
@@ -96,19 +117,54 @@ def price_retainer(
             Decimal(0),
         )
         included = month_entries[0][1].included_hours or Decimal(0)
+        _draw_down(ctx, book, month_entries, included, used)
+
+
+def _draw_down(
+    ctx: RunContext,
+    book: ContractBook,
+    entries: list[tuple[TimeEntry, ContractTerms]],
+    included: Decimal,
+    used: Decimal,
+) -> None:
+    """Split and price a month's entries; an entry whose pricing breaks the
+    arithmetic is set aside (invalid_amount) and the month split again
+    without it, so that it draws no included hours from the others."""
+    pending = list(entries)
+    while True:
         split = retainer_split(
-            [(entry.business_id, entry.hours) for entry, _ in month_entries], included, used
+            [(entry.business_id, entry.hours) for entry, _ in pending], included, used
         )
-        for entry, terms in month_entries:
-            covered, overage = split[entry.business_id]
-            lines: list[Line] = []
-            if covered:
-                lines.append(included_line(entry, covered, terms, ctx.rules))
-            if overage:
-                card = book.rate_cards.get(terms.rate_card_id or "")
-                priced = price_hours(entry, overage, "overage", terms, card, ctx.rules)
-                if isinstance(priced, Hold):
-                    apply_outcome(ctx, entry, priced)
-                    continue
-                lines.append(priced)
-            apply_outcome(ctx, entry, lines)
+        outcomes: list[tuple[TimeEntry, list[Line] | Hold]] = []
+        broken: list[TimeEntry] = []
+        for entry, terms in pending:
+            try:
+                outcomes.append((entry, _retainer_lines(ctx, book, entry, terms, split)))
+            except ARITHMETIC_ERRORS as exc:
+                entry.hold(INVALID_AMOUNT, failure(entry, exc), ctx.provenance)
+                broken.append(entry)
+        if not broken:
+            break
+        pending = [(entry, terms) for entry, terms in pending if entry not in broken]
+    for entry, outcome in outcomes:
+        apply_outcome(ctx, entry, outcome)
+
+
+def _retainer_lines(
+    ctx: RunContext,
+    book: ContractBook,
+    entry: TimeEntry,
+    terms: ContractTerms,
+    split: dict[str, tuple[Decimal, Decimal]],
+) -> list[Line] | Hold:
+    covered, overage = split[entry.business_id]
+    lines: list[Line] = []
+    if covered:
+        lines.append(included_line(entry, covered, terms, ctx.rules))
+    if overage:
+        card = book.rate_cards.get(terms.rate_card_id or "")
+        priced = price_hours(entry, overage, "overage", terms, card, ctx.rules)
+        if isinstance(priced, Hold):
+            return priced
+        lines.append(priced)
+    return lines

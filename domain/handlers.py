@@ -59,7 +59,12 @@ WITHDRAWING = {"cancelled"}
 
 
 class Aggregates(Protocol):
-    """The unit of work a handler reads and adds aggregates through."""
+    """The unit of work a handler reads and adds aggregates through.
+
+    `add` tells the entity index an aggregate's parent (a project's contract,
+    an item's project). It is called again, for an aggregate it already
+    holds, when the parent changes at the source: the index then follows.
+    """
 
     def get(self, cls: type[A], business_id: str) -> A | None: ...
 
@@ -234,7 +239,10 @@ def _sync_project(cmd: c.SyncProject, repo: Aggregates) -> None:
             parent_id=contract_id,
         )
     else:
+        moved = project.contract_id != contract_id
         project.update(cmd.details, cmd.provenance)
+        if moved:
+            repo.add(project, parent_id=contract_id)  # its items follow it to this contract
 
 
 def _sync_assignment(cmd: c.SyncAssignment, repo: Aggregates) -> None:
@@ -268,7 +276,12 @@ def _sync_work_item(cmd: c.SyncWorkItem, repo: Aggregates) -> None:
         item = cls.capture(cmd.item_id, cmd.fields, cmd.provenance)
         repo.add(item, parent_id=project_id)
     else:
+        placed_in = item.placed_in
         item.revise(cmd.fields, cmd.provenance)
+        if item.placed_in != placed_in:
+            # Moved at the source: billed under its new project's contract
+            # (an invoiced item once the next run has credited its old line).
+            repo.add(item, parent_id=item.placed_in)
     if status in APPROVING:
         # Without an approval time in the row, the source commit time stands in.
         at = cmd.approved_at or cmd.provenance.commit_time

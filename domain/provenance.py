@@ -16,8 +16,13 @@ class Provenance:
     """Identity of the source record behind an event.
 
     CDC records fill table, key, lsn, tx_id and commit_time; webhooks fill
-    delivery_id (and signature_key_id when signed); the ledger's own commands
-    (billing runs, CLI approvals) use source_system "ledger" and a run id.
+    delivery_id (and signature_key_id when signed) and occurred_at; the
+    ledger's own commands (billing runs, CLI approvals) use source_system
+    "ledger" and a run id.
+
+    `business_time` is when the change happened at its source (the commit
+    time of a CDC change, a webhook's occurred_at); the ledger's own events
+    have none, and the time the ledger recorded them stands in.
     """
 
     source_system: str
@@ -33,6 +38,7 @@ class Provenance:
     delivery_id: str | None = None
     signature_key_id: str | None = None
     rule_version: str | None = None
+    occurred_at: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.source_system not in SOURCE_SYSTEMS:
@@ -41,24 +47,34 @@ class Provenance:
             raise InputError("provenance needs the source record's identity")
         if self.commit_time is not None and self.commit_time.tzinfo is None:
             raise InputError("provenance commit_time must be timezone-aware")
+        if self.occurred_at is not None and self.occurred_at.tzinfo is None:
+            raise InputError("provenance occurred_at must be timezone-aware")
+
+    @property
+    def business_time(self) -> datetime | None:
+        """When the change happened at its source, if the source said."""
+        return self.commit_time or self.occurred_at
 
     def with_rule_version(self, rule_version: str) -> Provenance:
         return replace(self, rule_version=rule_version)
 
     def to_dict(self) -> dict[str, Any]:
-        """The set fields (commit_time as ISO 8601); on the hot path of every append."""
+        """The set fields (instants as ISO 8601); on the hot path of every append."""
         data = {
             name: value for name in self.__slots__ if (value := getattr(self, name)) is not None
         }
         if self.commit_time is not None:
             data["commit_time"] = self.commit_time.isoformat()
+        if self.occurred_at is not None:
+            data["occurred_at"] = self.occurred_at.isoformat()
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Provenance:
         values = dict(data)
-        if isinstance(values.get("commit_time"), str):
-            values["commit_time"] = datetime.fromisoformat(values["commit_time"])
+        for name in ("commit_time", "occurred_at"):
+            if isinstance(values.get(name), str):
+                values[name] = datetime.fromisoformat(values[name])
         return cls(**values)
 
     def describe(self) -> str:

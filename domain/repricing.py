@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from domain.arithmetic import ARITHMETIC_ERRORS, INVALID_AMOUNT, failure
 from domain.billing import ContractBook
 from domain.expense_item import ExpenseItem
 from domain.invoice import Invoice, invoice_totals
@@ -55,7 +56,7 @@ def reprice_invoice(invoice: Invoice, book: ContractBook, rules: RuleSet) -> Inv
     sign = Decimal(-1) if invoice.kind == "credit_note" else Decimal(1)
     for line in invoice.lines:
         old_net = Decimal(line["net"])
-        new_net, note = _reprice_line(line, items.get(line.get("item_id") or ""), book, rules)
+        new_net, note = _guarded_reprice(line, items.get(line.get("item_id") or ""), book, rules)
         if new_net is not None:
             new_net *= sign
         diffs.append(
@@ -73,7 +74,10 @@ def reprice_invoice(invoice: Invoice, book: ContractBook, rules: RuleSet) -> Inv
     rate = rules.tax_rate(str(header["tax_code"]), str(header["legal_entity"]))
     if invoice.kind == "credit_note" or rate is None:
         rate = Decimal(header["tax_rate"])  # credit notes keep the original rate
-    new = invoice_totals(new_lines, rate, str(header["currency"]))
+    try:
+        new = invoice_totals(new_lines, rate, str(header["currency"]))
+    except ARITHMETIC_ERRORS:
+        new = (invoice.net, invoice.tax, invoice.gross)  # the lines' notes say why
     return InvoiceDiff(
         invoice.business_id,
         str(header["currency"]),
@@ -85,11 +89,24 @@ def reprice_invoice(invoice: Invoice, book: ContractBook, rules: RuleSet) -> Inv
     )
 
 
+def _guarded_reprice(
+    line: dict[str, Any], item: WorkItem | None, book: ContractBook, rules: RuleSet
+) -> tuple[Decimal | None, str]:
+    try:
+        return _reprice_line(line, item, book, rules)
+    except ARITHMETIC_ERRORS as exc:
+        if item is None:
+            return None, f"{INVALID_AMOUNT}: line {line.get('line_no')} ({type(exc).__name__})"
+        return None, f"{INVALID_AMOUNT}: {failure(item, exc)}"
+
+
 def _reprice_line(
     line: dict[str, Any], item: WorkItem | None, book: ContractBook, rules: RuleSet
 ) -> tuple[Decimal | None, str]:
-    if line.get("item_kind") == "retainer_fee" or item is None:
+    if line.get("item_kind") == "retainer_fee":
         return Decimal(line["net"]), "unchanged (fee line)"
+    if item is None:
+        return Decimal(line["net"]), "unchanged (its item is not in this contract's book)"
     day = item.item_date
     terms = book.contract.version_in_force(day) if day is not None else None
     if terms is None:

@@ -9,8 +9,14 @@
 
 A command method checks the transition and triggers its event; the event
 method only sets state, so replay never re-checks anything. A change to the
-money of an invoiced item is recorded as a pending correction, which the
-next billing run turns into a credit note line and a new billable line.
+money of an invoiced item (or a move to another project, which may mean
+another contract, rate card and currency) is recorded as a pending
+correction, which the next billing run turns into a credit note line and a
+new billable line.
+
+Lineage: `source` is the provenance of the source change whose values the
+item now holds (its capture, its latest revision, or the correction a
+credit note applied); `approval` is the provenance of its approval.
 """
 
 from __future__ import annotations
@@ -24,37 +30,29 @@ from eventsourcing.domain import event
 from domain.base import LedgerAggregate
 from domain.errors import TransitionRefused
 from domain.provenance import Provenance
-
-PLANNED, APPROVED, BILLABLE, INVOICED, POSTED = (
-    "planned",
-    "approved",
-    "billable",
-    "invoiced",
-    "posted",
-)
-STATES = (PLANNED, APPROVED, BILLABLE, INVOICED, POSTED)
-
-TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
-    {
-        (PLANNED, APPROVED),
-        (APPROVED, PLANNED),
-        (APPROVED, BILLABLE),
-        (BILLABLE, APPROVED),
-        (BILLABLE, INVOICED),
-        (INVOICED, BILLABLE),
-        (INVOICED, POSTED),
-        (POSTED, BILLABLE),
-    }
+from domain.work_states import (
+    APPROVED,
+    BILLABLE,
+    EXCEPTIONS,
+    INVOICED,
+    PLANNED,
+    POSTED,
+    STATES,
+    TRANSITIONS,
 )
 
-EXCEPTIONS = (
-    "no_rate",
-    "no_fx_rate",
-    "no_contract_version",
-    "nte_exceeded",
-    "project_on_hold",
-    "invalid_tax_code",
-)
+# The state machine's names are imported from here too.
+__all__ = [
+    "APPROVED",
+    "BILLABLE",
+    "EXCEPTIONS",
+    "INVOICED",
+    "PLANNED",
+    "POSTED",
+    "STATES",
+    "TRANSITIONS",
+    "WorkItem",
+]
 
 
 class WorkItem(LedgerAggregate):
@@ -65,6 +63,8 @@ class WorkItem(LedgerAggregate):
     """
 
     FINANCIAL_FIELDS: ClassVar[tuple[str, ...]] = ()
+    # Fields that pick the contract (and so the rates and currency) an item bills under.
+    PLACEMENT_FIELDS: ClassVar[tuple[str, ...]] = ("project_id",)
 
     @classmethod
     def capture(cls, business_id: str, fields: dict[str, Any], provenance: Provenance) -> WorkItem:
@@ -85,12 +85,26 @@ class WorkItem(LedgerAggregate):
         self.pending_correction: dict[str, Any] | None = None
         self.reissue_of: str | None = None
         self.source: Provenance | None = provenance
+        self.approval: Provenance | None = None
+        self.correction_source: Provenance | None = None
 
     # -- queries -----------------------------------------------------------
 
     @property
     def project_id(self) -> str:
+        """The project the item bills under now."""
         return str(self.fields["project_id"])
+
+    @property
+    def placed_in(self) -> str:
+        """The project the source now puts the item in: a move of an invoiced
+        item waits in its pending correction until a credit note applies it."""
+        pending = self.pending_correction or {}
+        return str(pending.get("project_id", self.fields["project_id"]))
+
+    def bills_on(self, name: str) -> bool:
+        """Whether a change to this field changes what the item bills."""
+        return name in self.FINANCIAL_FIELDS or name in self.PLACEMENT_FIELDS
 
     @property
     def item_date(self) -> date | None:
@@ -112,32 +126,55 @@ class WorkItem(LedgerAggregate):
     # -- capture and change at the source ----------------------------------
 
     def revise(self, fields: dict[str, Any], provenance: Provenance) -> None:
-        """Apply changed source values; money changes after invoicing
-        become a pending correction instead."""
+        """Apply changed source values; money changes (and moves) after
+        invoicing become a pending correction instead."""
+        if self.state in (INVOICED, POSTED):
+            self._revise_invoiced(fields, provenance)
+            return
         changes = self.changed_fields(self.fields, fields)
         if not changes:
             return
-        if self.state in (INVOICED, POSTED):
-            money = {k: v for k, v in changes.items() if k in self.FINANCIAL_FIELDS}
-            rest = {k: v for k, v in changes.items() if k not in money}
-            if rest:
-                self._revised(changes=rest, provenance=provenance)
-            pending = {**(self.pending_correction or {}), **money}
-            if money and pending != self.pending_correction:
-                self._correction_recorded(changes=pending, provenance=provenance)
-            return
-        if self.state == BILLABLE and any(k in self.FINANCIAL_FIELDS for k in changes):
+        if self.state == BILLABLE and any(self.bills_on(k) for k in changes):
             self._unpriced(reason="source_changed", provenance=provenance)
         self._revised(changes=changes, provenance=provenance)
+
+    def _revise_invoiced(self, fields: dict[str, Any], provenance: Provenance) -> None:
+        rest = {
+            k: v
+            for k, v in self.changed_fields(self.fields, fields).items()
+            if not self.bills_on(k)
+        }
+        if rest:
+            self._revised(changes=rest, provenance=provenance)
+        current = {**self.fields, **(self.pending_correction or {})}
+        money = {k: v for k, v in self.changed_fields(current, fields).items() if self.bills_on(k)}
+        if not money:
+            return
+        merged = {**(self.pending_correction or {}), **money}
+        # A value changed back to what was invoiced needs no correction.
+        pending = {k: v for k, v in merged.items() if k == "withdrawn" or self.fields.get(k) != v}
+        if not pending:
+            self._correction_withdrawn(provenance=provenance)
+        elif pending != self.pending_correction:
+            self._correction_recorded(changes=pending, provenance=provenance)
 
     @event("Revised")
     def _revised(self, changes: dict[str, Any], provenance: Provenance) -> None:
         self.fields.update(changes)
         self.source = provenance
+        if self.pending_correction is not None:
+            self.correction_source = provenance  # the latest change a credit will apply
 
     @event("CorrectionRecorded")
     def _correction_recorded(self, changes: dict[str, Any], provenance: Provenance) -> None:
         self.pending_correction = dict(changes)
+        self.correction_source = provenance
+
+    @event("CorrectionWithdrawn")
+    def _correction_withdrawn(self, provenance: Provenance) -> None:
+        """The source went back to the invoiced values: nothing to credit."""
+        self.pending_correction = None
+        self.correction_source = None
 
     def withdraw(self, provenance: Provenance) -> None:
         """The source deleted or cancelled the item."""
@@ -171,6 +208,7 @@ class WorkItem(LedgerAggregate):
         self.state = APPROVED
         self.approved_by = by
         self.approved_at = at
+        self.approval = provenance
         self.withdrawn = False
 
     def unapprove(self, provenance: Provenance) -> None:
@@ -188,6 +226,7 @@ class WorkItem(LedgerAggregate):
         self.state = PLANNED
         self.approved_by = None
         self.approved_at = None
+        self.approval = None
         self.exception = None
         self.reissue_of = None
 
@@ -208,21 +247,31 @@ class WorkItem(LedgerAggregate):
         self.priced = [dict(line) for line in lines]
         self.exception = None
 
-    def hold(self, code: str, reason: str, provenance: Provenance) -> None:
+    def hold(
+        self, code: str, reason: str, provenance: Provenance, *, keep_priced: bool = False
+    ) -> None:
         """Record a billing exception. A billable item that cannot be priced
         or is on billing hold goes back to approved; nte_exceeded and
-        invalid_tax_code leave it billable."""
+        invalid_tax_code (and any exception raised while invoicing, with
+        `keep_priced`) leave it billable, to be invoiced when it clears."""
         if self.exception == {"code": code, "reason": reason}:
             return
         if self.state not in (APPROVED, BILLABLE):
             raise TransitionRefused(self.label, self.state, f"record exception {code}")
-        if self.state == BILLABLE and code not in ("nte_exceeded", "invalid_tax_code"):
+        keep = keep_priced or code in ("nte_exceeded", "invalid_tax_code")
+        if self.state == BILLABLE and not keep:
             self._unpriced(reason=code, provenance=provenance)
         self._exception_raised(code=code, reason=reason, provenance=provenance)
 
     @event("ExceptionRaised")
     def _exception_raised(self, code: str, reason: str, provenance: Provenance) -> None:
         self.exception = {"code": code, "reason": reason}
+
+    def unprice(self, reason: str, provenance: Provenance) -> None:
+        """billable -> approved without an exception (e.g. time on a contract
+        that became fixed price); anything else is a no-op."""
+        if self.state == BILLABLE and self.reissue_of is None:
+            self._unpriced(reason=reason, provenance=provenance)
 
     @event("Unpriced")
     def _unpriced(self, reason: str, provenance: Provenance) -> None:
@@ -281,6 +330,9 @@ class WorkItem(LedgerAggregate):
         correction = dict(self.pending_correction or {})
         withdrawn = bool(correction.pop("withdrawn", False))
         self.fields.update(correction)
+        if self.correction_source is not None:
+            self.source = self.correction_source  # the line bills the corrected values
+        self.correction_source = None
         self.pending_correction = None
         self.invoice_number = None
         self.erp_document_no = None

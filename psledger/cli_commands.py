@@ -100,13 +100,32 @@ def history(ctx: Context, entity_id: str, fmt: str) -> None:
 
 @cli.command()
 @click.argument("entity_id")
-@click.option("--as-of", "as_of", default=None, help="ISO timestamp (UTC if no offset).")
+@click.option(
+    "--as-of",
+    "as_of",
+    default=None,
+    help="Business time, ISO 8601 (UTC if no offset): the state after the changes "
+    "made at their source by then (CDC commit time, webhook occurred_at).",
+)
+@click.option(
+    "--recorded-as-of",
+    "recorded_as_of",
+    default=None,
+    help="Ledger time, ISO 8601 (UTC if no offset): the state as the ledger had "
+    "recorded it by then.",
+)
 @pass_ctx
 @guarded
-def show(ctx: Context, entity_id: str, as_of: str | None) -> None:
-    """An entity's state now, or as it was at a moment."""
-    when = queries.parse_instant(as_of) if as_of else None
-    emit_json(queries.entity_state(ctx.wiring.ledger, entity_id, when))
+def show(ctx: Context, entity_id: str, as_of: str | None, recorded_as_of: str | None) -> None:
+    """An entity's state now, or as it was at a moment (business or ledger time)."""
+    emit_json(
+        queries.entity_state(
+            ctx.wiring.ledger,
+            entity_id,
+            queries.parse_instant(as_of) if as_of else None,
+            recorded_as_of=queries.parse_instant(recorded_as_of) if recorded_as_of else None,
+        )
+    )
 
 
 @cli.command()

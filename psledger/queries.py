@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ from domain.errors import InputError, UnknownEntity
 from domain.handlers import ITEM_KINDS
 from domain.invoice import Invoice
 from domain.project import Assignment, Project
+from domain.provenance import Provenance
 from domain.rate_card import RateCard
 from domain.work_item import WorkItem
 from domain.worker import Worker
@@ -35,6 +37,11 @@ def parse_instant(text: str) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise InputError(f"{text!r} is not an ISO 8601 timestamp") from None
+    return as_utc(moment)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """An instant without an offset is taken as UTC."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -96,24 +103,65 @@ def history(ledger: Ledger, entity_id: str) -> list[dict[str, Any]]:
     return sorted(entries, key=lambda e: (e["recorded_at"], e["entity"], e["version"]))
 
 
-def entity_state(ledger: Ledger, entity_id: str, as_of: datetime | None) -> list[dict[str, Any]]:
-    """The state of each entity with this id, now or as it was at `as_of`."""
+def event_time(event: Any) -> datetime:
+    """An event's business time: when its change happened at the source (a
+    CDC commit time, a webhook's occurred_at); the time the ledger recorded
+    it when its provenance has none (the ledger's own events)."""
+    provenance = getattr(event, "provenance", None)
+    business = provenance.business_time if isinstance(provenance, Provenance) else None
+    recorded: datetime = event.timestamp
+    return business or recorded
+
+
+def version_as_of(
+    events: Sequence[Any], moment: datetime, clock: Callable[[Any], datetime]
+) -> int | None:
+    """The last version of the prefix of events that had happened by `moment`.
+
+    Replay is only sound on a prefix: the first event that happens after the
+    moment ends it, even when a later event carries an earlier time (a late
+    arrival is not applied over events the ledger decided before it)."""
+    version = None
+    for event in events:
+        if clock(event) > moment:
+            break
+        version = event.originator_version
+    return version
+
+
+def entity_state(
+    ledger: Ledger,
+    entity_id: str,
+    as_of: datetime | None = None,
+    *,
+    recorded_as_of: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """The state of each entity with this id: now, as it was at a business
+    time (`as_of`), or as the ledger had recorded it by a moment
+    (`recorded_as_of`)."""
+    if as_of is not None and recorded_as_of is not None:
+        raise InputError("give either as-of (business time) or recorded-as-of, not both")
     kinds = _kinds_of(ledger, entity_id)
     if not kinds:
         raise UnknownEntity(f"no entity {entity_id!r} in the ledger")
     business_id = _split(entity_id)
+    moment, clock = (as_of, event_time) if recorded_as_of is None else (recorded_as_of, _recorded)
     states = []
     for kind in kinds:
         aggregate_id = KINDS[kind].id_for(business_id)
         version = None
-        if as_of is not None:
-            events = ledger.app.aggregate_events(aggregate_id)
-            before = [e.originator_version for e in events if e.timestamp <= as_of]  # type: ignore[attr-defined]
-            if not before:
+        if moment is not None:
+            version = version_as_of(ledger.app.aggregate_events(aggregate_id), moment, clock)
+            if version is None:
                 continue
-            version = before[-1]
         aggregate: Any = ledger.app.repository.get(aggregate_id, version=version)
         states.append(aggregate_view(aggregate))
     if not states:
-        raise UnknownEntity(f"{entity_id} did not exist yet at {as_of}")
+        which = "recorded time" if recorded_as_of is not None else "business time"
+        raise UnknownEntity(f"{entity_id} did not exist yet at {moment} ({which})")
     return states
+
+
+def _recorded(event: Any) -> datetime:
+    recorded: datetime = event.timestamp
+    return recorded

@@ -76,12 +76,31 @@ def invoice_lines_table(view: dict[str, Any]) -> str:
             ln.get("unit_price"),
             ln.get("net"),
             ln.get("source") or "",
+            _approval(ln),
         )
         for ln in view.get("lines", [])
     ]
     return table(
-        ("line", "kind", "item", "part", "category", "qty", "unit price", "net", "source"), rows
+        (
+            "line",
+            "kind",
+            "item",
+            "part",
+            "category",
+            "qty",
+            "unit price",
+            "net",
+            "source",
+            "approved",
+        ),
+        rows,
     )
+
+
+def _approval(line: dict[str, Any]) -> str:
+    """Who approved the line's item, and the source change that approved it."""
+    by, where = line.get("approved_by"), line.get("approval_source")
+    return " ".join(str(part) for part in (by, f"({where})" if where else None) if part)
 
 
 def history_table(entries: Sequence[dict[str, Any]]) -> str:

@@ -42,9 +42,24 @@ class InvoiceLine(_Open):
     line_no: int | None = None
     item_id: str | None = Field(default=None, description="the work item this line bills")
     item_kind: str | None = None
-    source: str | None = Field(default=None, description="where the work item came from")
+    source: str | None = Field(
+        default=None, description="the source change whose values the line bills"
+    )
     source_record: dict[str, Any] | None = Field(
-        default=None, description="provenance of the work item (table, key, LSN, delivery)"
+        default=None,
+        description="provenance of that change (table, key, LSN, txId, commit time; "
+        "or webhook delivery id); on lines drafted before lineage was fixed: the "
+        "item's first capture",
+    )
+    approved_by: str | None = Field(default=None, description="who approved the work item")
+    approved_at: str | None = None
+    approval_source: str | None = Field(
+        default=None, description="the source change that approved the work item"
+    )
+    approval_record: dict[str, Any] | None = Field(
+        default=None,
+        description="provenance of the approval (LSN and txId, or webhook delivery id); "
+        "absent on lines drafted before it was recorded",
     )
     net: str | None = None
 
@@ -86,7 +101,12 @@ class ErpPayload(_Open):
 class HistoryEntry(_Open):
     entity: str
     version: int
-    recorded_at: str
+    recorded_at: str = Field(description="when the ledger recorded the event")
+    business_time: str | None = Field(
+        default=None,
+        description="when the change happened at its source (CDC commit time, webhook "
+        "occurred_at); none for the ledger's own events",
+    )
     event: str
     actor: str | None = None
     source: str | None = None

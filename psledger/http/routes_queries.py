@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import WithJsonSchema
 
 from domain.errors import UnknownEntity
 from domain.invoice import Invoice
@@ -30,6 +32,8 @@ Reader = Annotated[User, Depends(authorize(*READ))]
 Filter = Annotated[str | None, Query(max_length=200)]
 Id = Annotated[str, Path(min_length=1, max_length=200)]
 ERRORS = error_responses(401, 403, 404, 422, 503)
+# An optional instant, declared as a plain date-time string in OpenAPI.
+DATE_TIME = WithJsonSchema({"type": "string", "format": "date-time"})
 
 
 def _invoice(ledger: Ledger, number: str) -> Invoice:
@@ -84,11 +88,29 @@ async def get_entity(
     _user: Reader,
     entity_id: Id,
     as_of: Annotated[
-        str | None,
-        Query(max_length=64, description="ISO 8601 instant (UTC if no offset)"),
+        datetime | None,
+        Query(
+            description="business time: the state after the changes made at their source "
+            "by then (CDC commit time, webhook occurred_at); UTC if no offset"
+        ),
+        DATE_TIME,
+    ] = None,
+    recorded_as_of: Annotated[
+        datetime | None,
+        Query(
+            description="ledger time: the state as the ledger had recorded it by then; "
+            "UTC if no offset"
+        ),
+        DATE_TIME,
     ] = None,
 ) -> list[dict[str, Any]]:
-    """The state of the entities with this id, now or as they were at `as_of`."""
+    """The state of the entities with this id, now, as they were at a business
+    time (`as_of`), or as the ledger had recorded them (`recorded_as_of`)."""
     ledger = service_of(request).wiring.ledger
-    when = queries.parse_instant(as_of) if as_of else None
-    return await service_of(request).run(queries.entity_state, ledger, entity_id, when)
+    business = queries.as_utc(as_of) if as_of else None
+    recorded = queries.as_utc(recorded_as_of) if recorded_as_of else None
+
+    def work() -> list[dict[str, Any]]:
+        return queries.entity_state(ledger, entity_id, business, recorded_as_of=recorded)
+
+    return await service_of(request).run(work)

@@ -251,10 +251,14 @@ def event_names(events: list[Any]) -> list[str]:
 
 
 class FakeRepo:
-    """In-memory `Aggregates` (domain.handlers): a dict keyed by (class, id)."""
+    """In-memory `Aggregates` (domain.handlers): a dict keyed by (class, id).
+
+    `parents` is the entity index as the handlers told it: (kind, id) ->
+    parent id, the last one given (an upsert, like the store's)."""
 
     def __init__(self, *aggs: LedgerAggregate) -> None:
         self.store: dict[tuple[type, str], LedgerAggregate] = {}
+        self.parents: dict[tuple[str, str], str | None] = {}
         for agg in aggs:
             self.add(agg)
 
@@ -263,6 +267,7 @@ class FakeRepo:
 
     def add(self, aggregate: LedgerAggregate, parent_id: str | None = None) -> None:
         self.store[(type(aggregate), aggregate.business_id)] = aggregate
+        self.parents[(aggregate.KIND, aggregate.business_id)] = parent_id
 
     def pending(self) -> list[Any]:
         events: list[Any] = []
