@@ -45,7 +45,8 @@ class ContractBook:
     `projects`: the projects now under the contract; `items`: their items
     (and may hold items moved away, see the module docstring); `invoices`:
     the contract's invoices and credit notes; `rate_cards`: the cards its
-    versions name.
+    versions name; `pending`: the items with a later source change that is
+    parked or staged (not billed until it is applied or expires).
     """
 
     contract: Contract
@@ -54,6 +55,7 @@ class ContractBook:
     items: list[WorkItem]
     invoices: dict[str, Invoice]
     rate_cards: dict[str, RateCard]
+    pending: frozenset[str] = frozenset()  # kind:id of items with a source change waiting
 
     def bills(self, item: WorkItem) -> bool:
         """Whether the item bills under this book's contract now."""

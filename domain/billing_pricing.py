@@ -37,6 +37,13 @@ def price_open_items(ctx: RunContext, book: ContractBook) -> None:
     contract = book.contract
     retainer_entries: list[tuple[TimeEntry, ContractTerms]] = []
     for item in ctx.open_items(book):
+        if f"{item.KIND}:{item.business_id}" in book.pending:
+            item.hold(
+                "pending_source_change",
+                f"{item.label} has a later change at the source waiting for another record",
+                ctx.provenance,
+            )
+            continue
         day = item.item_date
         assert day is not None
         terms = contract.version_in_force(day)

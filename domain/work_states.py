@@ -33,4 +33,5 @@ EXCEPTIONS = (
     "project_on_hold",
     "invalid_tax_code",
     "invalid_amount",
+    "pending_source_change",
 )

@@ -397,6 +397,7 @@ class Inbox:
                     unit.raw,
                     str(exc),
                     unit.parked_at or now,
+                    tuple(targets(unit)),
                 )
             )
             return Outcome("parked", error=exc)
@@ -447,9 +448,10 @@ class Inbox:
         """Every entity some parked unit waits for."""
         return {str(row[0]) for row in self.app.fetch(self.app.tables.q_parked_waits())}
 
-    def parked_targets(self) -> set[str]:
-        """The entities that have a change parked (billing holds their items)."""
-        return set(self._parked_targets(set()))
+    def pending_changes(self) -> set[str]:
+        """The entities with a change parked or staged: billing holds their
+        items (`pending_source_change`) until it is applied or expires."""
+        return set(self._parked_targets(set())) | set(self._staged_targets((), ()))
 
     def _releasable(self, batch: Sequence[Inbound]) -> list[Inbound]:
         """Parked units whose dependency exists now, in arrival order."""
@@ -491,9 +493,12 @@ class Inbox:
 
     def _parked_targets(self, exclude: set[str | None]) -> dict[str, str]:
         """Entities with a change parked (not among `exclude`) -> what it waits for."""
-        rows = self.app.fetch("SELECT id, waits_for FROM psledger_parked")
+        rows = self.app.fetch("SELECT id, waits_for, targets FROM psledger_parked")
         if not rows:
             return {}
+        for row_id, _waits, named in rows:
+            if named is not None:
+                self._targets[str(row_id)] = str(named).split()
         unknown = {str(r[0]) for r in rows} - self._targets.keys()
         if unknown:
             parked = [row for row in self.parked() if row.id in unknown]
@@ -501,7 +506,7 @@ class Inbox:
                 self._targets[row.id] = targets(unit)
         return {
             target: str(waits_for)
-            for row_id, waits_for in rows
+            for row_id, waits_for, _named in rows
             if row_id not in exclude
             for target in self._targets.get(str(row_id), ())
         }

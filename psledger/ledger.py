@@ -18,6 +18,7 @@ import orjson
 
 from domain import commands as c
 from domain.billing import BillingRun, ContractBook
+from domain.billing_context import invoiced_items
 from domain.contract import Contract
 from domain.customer import Customer
 from domain.handlers import ITEM_KINDS, handle
@@ -138,10 +139,11 @@ class Ledger:
         provenance = Provenance("ledger", run_id, actor=actor, correlation_id=run_id)
         drafted: list[Invoice] = []
         appended = 0
+        pending = frozenset(self.inbox.pending_changes())
         for contract_id in self.entity_ids("contract"):
 
             def work(uow: UnitOfWork, contract_id: str = contract_id) -> list[Invoice]:
-                book = self._book(uow, contract_id)
+                book = self._book(uow, contract_id, pending)
                 new = BillingRun(month, self.rules, provenance).bill(book)
                 now = self.clock()
                 for invoice in new:
@@ -185,7 +187,9 @@ class Ledger:
 
     # -- loading -------------------------------------------------------------
 
-    def _book(self, uow: UnitOfWork, contract_id: str) -> ContractBook:
+    def _book(
+        self, uow: UnitOfWork, contract_id: str, pending: frozenset[str] = frozenset()
+    ) -> ContractBook:
         contract = uow.get(Contract, contract_id)
         assert contract is not None
         # A project may have moved to another contract since it was first seen:
@@ -207,10 +211,21 @@ class Ledger:
             for number in self.entity_ids("invoice", parent=contract_id)
             if (inv := uow.get(Invoice, number)) is not None
         }
+        # an item invoiced here that has moved away since: credited here, billed there
+        held = {(item.KIND, item.business_id) for item in items}
+        for kind, item_id in invoiced_items(invoices.values()):
+            if (kind, item_id) not in held and (moved := uow.get(ITEM_KINDS[kind], item_id)):
+                items.append(moved)
         card_ids = {v.terms.rate_card_id for v in contract.versions.values()} - {None}
         cards = {cid: card for cid in card_ids if cid and (card := uow.get(RateCard, cid))}
         return ContractBook(
-            contract, uow.get(Customer, contract.customer_id), projects, items, invoices, cards
+            contract,
+            uow.get(Customer, contract.customer_id),
+            projects,
+            items,
+            invoices,
+            cards,
+            pending,
         )
 
     # -- side tables -----------------------------------------------------------

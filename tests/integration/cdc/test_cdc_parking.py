@@ -6,6 +6,7 @@ delivered in an order where dependents come first.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import orjson
@@ -176,3 +177,53 @@ def test_a_unit_re_parked_on_another_dependency_is_released_when_that_arrives(
     ]
     wiring.close()
     other.close()
+
+
+def test_an_item_with_a_parked_change_waits_in_pending_source_change(tmp_path: Path) -> None:
+    """TE-1 is approved at 8.00 h; a later source transaction changes it to
+    3.00 h together with a project of a contract the ledger lacks, so the
+    whole transaction is parked. Billing must not invoice TE-1 at 8.00 h."""
+    from dataclasses import replace
+
+    from domain import commands as c
+    from domain.provenance import Provenance
+    from psledger.inbox import Inbound
+
+    # given the firm, with TE-1 approved
+    wiring = ledger(tmp_path / "ledger.db")
+    wiring.pipeline.run(ListSource(firm_records()))
+    te1 = wiring.ledger.load(TimeEntry, "TE-1")
+    assert te1.state == "approved" and str(te1.fields["hours"]) == "8.00"
+
+    # when its later change arrives in a transaction that waits for another contract
+    psa = Provenance("psa", "public.time_entries:TE-1:u:99999", lsn=99_999_999, tx_id="9001")
+    change = c.SyncWorkItem(
+        "time_entry", "TE-1", {**te1.fields, "hours": Decimal("3.00")}, "approved",
+        "pm.lee", None, psa,
+    )  # fmt: skip
+    project = c.SyncProject(
+        "PRJ-LATE", {"contract_id": "SOW-LATE", "name": "Late", "legal_entity": "GB01",
+                     "project_manager": "pm.lee", "status": "active"},
+        replace(psa, record_id="public.projects:PRJ-LATE:c:99999"),
+    )  # fmt: skip
+    unit = Inbound(
+        "tx 9001", "psa.public.time_entries", 0, 9001, b"{}",
+        commands=[change, project], dedup_keys=["test:tx-9001"],
+    )  # fmt: skip
+    assert wiring.inbox.apply([unit]).parked == 1
+
+    # then billing holds TE-1 with the exception pending_source_change, and bills the rest
+    outcome = wiring.ledger.bill("2026-01")
+    assert outcome.exceptions.get("pending_source_change") == 1
+    te1 = wiring.ledger.load(TimeEntry, "TE-1")
+    assert te1.state == "approved"
+    assert te1.exception is not None and te1.exception["code"] == "pending_source_change"
+    billed = {line.get("item_id") for inv in wiring.ledger.invoices() for line in inv.lines}
+    assert "TE-1" not in billed and "TE-3" in billed
+    listed = CliRunner().invoke(
+        cli,
+        ["--store", f"sqlite:///{tmp_path / 'ledger.db'}", "items", "--exception",
+         "pending_source_change"],
+    )  # fmt: skip
+    assert "TE-1" in listed.output
+    wiring.close()
