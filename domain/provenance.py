@@ -15,7 +15,8 @@ SOURCE_SYSTEMS = frozenset({"psa", "crm", "hr", "erp", "ledger"})
 class Provenance:
     """Identity of the source record behind an event.
 
-    CDC records fill table, key, lsn, tx_id and commit_time; webhooks fill
+    CDC records fill table, key, lsn, tx_id and commit_time (and topic,
+    partition and offset when consumed from Kafka); webhooks fill
     delivery_id (and signature_key_id when signed) and occurred_at; the
     ledger's own commands (billing runs, CLI approvals) use source_system
     "ledger" and a run id.
@@ -39,6 +40,10 @@ class Provenance:
     signature_key_id: str | None = None
     rule_version: str | None = None
     occurred_at: datetime | None = None
+    # Where a record was consumed from, when the adapter knows it (Kafka).
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
 
     def __post_init__(self) -> None:
         if self.source_system not in SOURCE_SYSTEMS:
@@ -85,6 +90,8 @@ class Provenance:
                 parts.append(f"lsn={self.lsn}")
             if self.tx_id is not None:
                 parts.append(f"tx={self.tx_id}")
+            if self.topic is not None:
+                parts.append(f"{self.topic}[{self.partition}@{self.offset}]")
             return " ".join(parts)
         if self.delivery_id is not None:
             return f"{self.source_system}:webhook {self.delivery_id}"

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from domain.errors import InputError
+from domain.invoice import Invoice
 from psledger.audit.journal import Digest, Verification, take_digest, verify
 from psledger.audit.ledger_side import LedgerSide
 from psledger.audit.psa_source import (
@@ -25,6 +26,7 @@ from psledger.audit.psa_source import (
     tables_to_read,
 )
 from psledger.audit.reconcile import Reconciler, Report
+from psledger.audit.trace import render_text, trace
 from psledger.cli import Context, cli, emit_json, guarded, pass_ctx
 from psledger.render import table
 from psledger.store.journal import JournalStore
@@ -106,6 +108,22 @@ def audit_backfill(ctx: Context) -> None:
     chained = store.backfill()
     head = store.head()
     click.echo(f"chained {chained} events; the chain ends at position {head[0] if head else 0}")
+
+
+@audit.command("trace")
+@click.argument("number")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@pass_ctx
+@guarded
+def audit_trace(ctx: Context, number: str, fmt: str) -> None:
+    """Every line of an invoice -> its work item -> the events that billed it,
+    each with who, when and its source position; the approval and rule version."""
+    ledger = ctx.wiring.ledger
+    found = trace(lambda n: ledger.load(Invoice, n), ledger.app.aggregate_events, number)
+    if fmt == "json":
+        emit_json(found)
+    else:
+        click.echo(render_text(found))
 
 
 @contextmanager

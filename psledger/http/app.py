@@ -13,7 +13,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from psledger.bootstrap import Wiring
-from psledger.http import errors, routes_finance, routes_operator, routes_queries, routes_webhooks
+from psledger.http import (
+    errors,
+    routes_audit,
+    routes_finance,
+    routes_operator,
+    routes_queries,
+    routes_webhooks,
+)
 from psledger.http.config import AccessConfig, load_access
 from psledger.http.models import Health
 from psledger.http.service import Service
@@ -67,4 +74,5 @@ def create_app(
     app.include_router(routes_queries.router)
     app.include_router(routes_finance.router)
     app.include_router(routes_operator.router)
+    app.include_router(routes_audit.router)
     return app

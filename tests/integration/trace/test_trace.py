@@ -1,0 +1,120 @@
+"""An auditor follows each invoice line to its work item and the source
+changes that made it what was billed: who, when, and from which position."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+
+from domain.errors import UnknownEntity
+from domain.invoice import Invoice
+from psledger.audit.trace import trace
+from psledger.bootstrap import Wiring
+from psledger.cli import cli
+from psledger.http.app import create_app
+from psledger.http.config import AccessConfig, User, token_hash
+
+JANUARY = "GB01-SOW-1042-2026-01"
+CREDIT = "GB01-SOW-1042-2026-01-C1"
+FEBRUARY = "GB01-SOW-1042-2026-02"
+
+
+def traced(wiring: Wiring, number: str) -> dict[str, Any]:
+    ledger = wiring.ledger
+    return trace(lambda n: ledger.load(Invoice, n), ledger.app.aggregate_events, number)
+
+
+def line_of(found: dict[str, Any], item_id: str) -> dict[str, Any]:
+    return next(ln for ln in found["lines"] if ln["item_id"] == item_id)
+
+
+def names(line: dict[str, Any]) -> list[str]:
+    return [e["event"] for e in line["events"]]
+
+
+def test_a_posted_line_leads_to_its_capture_approval_pricing_and_invoicing(demo: Wiring) -> None:
+    found = traced(demo, JANUARY)
+    line = line_of(found, "TE-0001")
+    assert names(line) == ["Captured", "Approved", "Priced", "Invoiced", "Posted"]
+    captured, approved, priced, invoiced, posted = line["events"]
+    assert captured["position"]["table"] == "public.time_entries"
+    assert captured["position"]["key"] == '{"id":"TE-0001"}'
+    assert captured["position"]["lsn"] > 0 and captured["position"]["tx_id"] == "701"
+    assert captured["business_time"] == "2026-01-15T17:00:00+00:00"
+    assert approved["actor"] == "pm.grey" and approved["data"]["by"] == "pm.grey"
+    assert priced["rule_version"] == found["rule_version"]
+    assert invoiced["data"]["invoice_number"] == JANUARY
+    assert posted["position"]["delivery_id"] == "evt_erp_120033"
+    assert line["approval"]["by"] == "pm.grey"
+    assert line["approval"]["at"].startswith("2026-01-08T17:00")
+    assert line["approval"]["position"]["lsn"] == captured["position"]["lsn"]
+    recorded = [e["recorded_at"] for e in line["events"]]
+    assert recorded == sorted(recorded)
+
+
+def test_every_item_line_ends_with_the_event_that_put_it_on_the_invoice(demo: Wiring) -> None:
+    found = traced(demo, JANUARY)
+    assert found["rule_version"].startswith("billing-")
+    assert [e["event"] for e in found["events"]][:3] == ["Drafted", "Issued", "Posted"]
+    items = [ln for ln in found["lines"] if ln["item_id"]]
+    assert len(items) == len(found["lines"]) == 42
+    for line in items:
+        billed = [e for e in line["events"] if e["event"] == "Invoiced"]
+        assert billed[-1]["data"]["invoice_number"] == JANUARY, line["item_id"]
+        assert names(line)[0] == "Captured"
+
+
+def test_a_credit_note_line_shows_the_correction_from_the_source(demo: Wiring) -> None:
+    line = line_of(traced(demo, CREDIT), "TE-0001")
+    assert names(line)[-2:] == ["CorrectionRecorded", "Credited"]
+    correction = line["events"][-2]
+    assert correction["role"] == "correction"
+    assert correction["position"]["tx_id"] == "903"
+    assert correction["business_time"] == "2026-02-03T09:00:00+00:00"
+    rebilled = line_of(traced(demo, FEBRUARY), "TE-0001")
+    assert rebilled["source_position"]["lsn"] == correction["position"]["lsn"]
+    assert names(rebilled)[-2:] == ["Priced", "Invoiced"]
+
+
+def test_an_unknown_invoice_is_one_clear_error(demo: Wiring) -> None:
+    with pytest.raises(UnknownEntity, match="invoice NOPE-1 is not known"):
+        traced(demo, "NOPE-1")
+
+
+def test_the_cli_prints_the_trace_as_text_and_json(demo: Wiring) -> None:
+    store = demo.settings.store
+    runner = CliRunner()
+    text = runner.invoke(cli, ["--store", store, "audit", "trace", JANUARY])
+    assert text.exit_code == 0, text.output
+    assert "line 1: time_entry TE-0001 full" in text.output
+    assert "approved by pm.grey" in text.output
+    as_json = runner.invoke(cli, ["--store", store, "audit", "trace", JANUARY, "--format", "json"])
+    assert orjson.loads(as_json.output) == traced(demo, JANUARY)
+    missing = runner.invoke(cli, ["--store", store, "audit", "trace", "NOPE-1"])
+    assert missing.exit_code == 1
+    assert missing.output.strip() == "psledger: error: invoice NOPE-1 is not known to the ledger"
+
+
+def test_http_serves_the_trace_to_auditors_and_declares_it(demo: Wiring) -> None:
+    users = {
+        token_hash("aud"): User("ann", frozenset({"auditor"})),
+        token_hash("ops"): User("otto", frozenset({"operator"})),
+    }
+    app = create_app(wiring=demo, access=AccessConfig(users_by_token_hash=users))
+    with TestClient(app) as client:
+        ok = client.get(f"/invoices/{JANUARY}/trace", headers={"authorization": "Bearer aud"})
+        assert ok.status_code == 200
+        assert ok.json() == traced(demo, JANUARY)
+        denied = client.get(f"/invoices/{JANUARY}/trace", headers={"authorization": "Bearer ops"})
+        assert denied.status_code == 403
+        gone = client.get("/invoices/NOPE-1/trace", headers={"authorization": "Bearer aud"})
+        assert gone.status_code == 404
+        document = client.get("/openapi.json").json()
+    operation = document["paths"]["/invoices/{number}/trace"]["get"]
+    assert operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "InvoiceTrace"
+    )
