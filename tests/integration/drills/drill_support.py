@@ -103,10 +103,11 @@ def assert_converged(url: str, clean: Clean, context: str = "") -> Wiring:
 
 
 def positions(url: str) -> int:
-    """How far the store got: the highest source position it recorded."""
+    """About how many records are durable: the sum of the latest offsets the
+    store recorded (one row per topic or partition a file or consumer read)."""
     try:
         with psycopg.connect(url, connect_timeout=2) as conn:
-            row = conn.execute("select coalesce(max(position), 0) from psledger_positions")
+            row = conn.execute("select coalesce(sum(position), 0) from psledger_positions")
             found = row.fetchone()
             return int(found[0]) if found else 0
     except psycopg.Error:
@@ -148,3 +149,14 @@ def wait_for(predicate: Any, timeout: float, what: str, step: float = 0.02) -> N
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(step)
+
+
+def wait_progress(url: str, proc: Any, records: int, timeout: float = 120) -> bool:
+    """Wait until about `records` records are durable in the store at `url`;
+    False if `proc` (the writer) ended first."""
+    wait_for(
+        lambda: positions(url) >= records or proc.poll() is not None,
+        timeout,
+        f"{records} records durable",
+    )
+    return proc.poll() is None
