@@ -1,7 +1,8 @@
 """A billing run for one contract and one period: BILLING_RULES.md.
 
-Phases, in order: credit notes for corrected invoiced items and re-issues of
-rejected invoices (billing_adjustments); pricing of open items with the
+Phases, in order: credit notes for corrected invoiced items, the credit
+notes and rebills of approved repricings, and re-issues of rejected
+invoices (billing_adjustments); pricing of open items with the
 retainer draw-down and billing holds (billing_pricing); then the
 not-to-exceed cap, tax and grouping into invoices (billing_invoices).
 
@@ -12,7 +13,7 @@ billing exception `invalid_amount` on the items it touches; the run goes on
 
 from __future__ import annotations
 
-from domain.billing_adjustments import credit_corrections, reissue_rejected
+from domain.billing_adjustments import credit_corrections, rebill_repriced, reissue_rejected
 from domain.billing_context import ContractBook, RunContext
 from domain.billing_invoices import invoice_billable
 from domain.billing_pricing import price_open_items
@@ -35,6 +36,7 @@ class BillingRun(RunContext):
         invoiced is credited on its old contract and billed on its new one
         in the same run when both books are given, in any order."""
         drafted = credit_corrections(self, books)
+        drafted += rebill_repriced(self, books)
         drafted += reissue_rejected(self, books)
         for book in books:
             price_open_items(self, book)

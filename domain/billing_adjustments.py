@@ -11,6 +11,7 @@ from domain.invoice import REJECTED, Invoice
 from domain.pricing import (
     Line,
 )
+from domain.repricing_proposals import documents
 from domain.work_item import BILLABLE, INVOICED, POSTED, WorkItem
 
 
@@ -60,6 +61,34 @@ def credit_corrections(ctx: RunContext, books: list[ContractBook]) -> list[Invoi
         original.record_credit_note(note, ctx.provenance)
         for item in items:
             item.credit(note, ctx.provenance)
+    return drafted
+
+
+def rebill_repriced(ctx: RunContext, books: list[ContractBook]) -> list[Invoice]:
+    """For each invoice with an approved repricing: its credit note and its
+    rebill, from the approved lines and rule version (domain.repricing_proposals).
+    Lines credited since the approval (a correction) are left out."""
+    drafted = []
+    for book in books:
+        for invoice in sorted(book.invoices.values(), key=lambda inv: inv.business_id):
+            approved = invoice.pending_repricing
+            if approved is None:
+                continue
+            notes = (book.invoices.get(n) for n in invoice.credit_notes)
+            done = {ln.get("credits_line") for note in notes if note for ln in note.lines}
+            approved = {
+                **approved,
+                "credited": [ln for ln in approved["credited"] if ln["line_no"] not in done],
+                "rebilled": [ln for ln in approved["rebilled"] if ln["repriced_line"] not in done],
+            }
+            if not approved["credited"]:
+                continue
+            papers = documents(
+                invoice, approved, str(ctx.period), ctx.period.last_day, ctx.provenance.record_id
+            )
+            for number, header, lines in papers:
+                drafted.append(ctx.draft(book, number, header, lines))
+            invoice.record_repricing(papers[0][0], papers[1][0], ctx.provenance)
     return drafted
 
 

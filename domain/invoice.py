@@ -36,7 +36,19 @@ def invoice_totals(
 
 
 class Invoice(LedgerAggregate):
+    """An invoice, credit note or re-issue with its lines and totals.
+
+    class_version 2 added the repricing state (`pending_repricing`,
+    `repriced_by`); a version 1 snapshot is upcast with neither.
+    """
+
     KIND = "invoice"
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state.setdefault("pending_repricing", None)
+        state.setdefault("repriced_by", None)
 
     @event("Drafted")
     def __init__(
@@ -55,6 +67,8 @@ class Invoice(LedgerAggregate):
         self.rejection_reason: str | None = None
         self.reissues: list[str] = []
         self.credit_notes: list[str] = []
+        self.pending_repricing: dict[str, Any] | None = None
+        self.repriced_by: str | None = None  # the rebill that replaced its lines
 
     @classmethod
     def draft(
@@ -157,3 +171,72 @@ class Invoice(LedgerAggregate):
     @event("CreditNoteRecorded")
     def _credit_note_recorded(self, number: str, provenance: Provenance) -> None:
         self.credit_notes.append(number)
+
+    # -- repricing (a rule change finance approved) ------------------------
+
+    def approve_repricing(
+        self,
+        rule_version: str,
+        tax_rate: Decimal,
+        credited: list[dict[str, Any]],
+        rebilled: list[dict[str, Any]],
+        by: str,
+        at: datetime,
+        provenance: Provenance,
+    ) -> None:
+        """Finance approved re-pricing these lines under `rule_version`: the
+        next billing run credits `credited` and bills `rebilled` anew. The
+        same approval again appends nothing."""
+        if self.pending_repricing is not None and (
+            self.pending_repricing["rule_version"] == rule_version
+        ):
+            return
+        if self.state not in (ISSUED, POSTED) or self.kind == "credit_note":
+            raise TransitionRefused(self.label, self.state, "re-price it")
+        if self.repriced_by is not None:
+            raise TransitionRefused(self.label, f"replaced by {self.repriced_by}", "re-price it")
+        self._repricing_approved(
+            rule_version=rule_version,
+            previous_rule_version=str(self.header["rule_version"]),
+            tax_rate=tax_rate,
+            credited=credited,
+            rebilled=rebilled,
+            by=by,
+            at=at,
+            provenance=provenance,
+        )
+
+    @event("RepricingApproved")
+    def _repricing_approved(
+        self,
+        rule_version: str,
+        previous_rule_version: str,
+        tax_rate: Decimal,
+        credited: list[dict[str, Any]],
+        rebilled: list[dict[str, Any]],
+        by: str,
+        at: datetime,
+        provenance: Provenance,
+    ) -> None:
+        self.pending_repricing = {
+            "rule_version": rule_version,
+            "previous_rule_version": previous_rule_version,
+            "tax_rate": tax_rate,
+            "credited": [dict(line) for line in credited],
+            "rebilled": [dict(line) for line in rebilled],
+            "by": by,
+            "at": at,
+        }
+
+    def record_repricing(self, credit_note: str, rebill: str, provenance: Provenance) -> None:
+        """A billing run issued the approved repricing's credit note and rebill."""
+        if self.pending_repricing is None:
+            raise TransitionRefused(self.label, self.state, "record a repricing never approved")
+        self._repricing_applied(credit_note=credit_note, rebill=rebill, provenance=provenance)
+
+    @event("RepricingApplied")
+    def _repricing_applied(self, credit_note: str, rebill: str, provenance: Provenance) -> None:
+        self.credit_notes.append(credit_note)
+        self.reissues.append(rebill)
+        self.repriced_by = rebill
+        self.pending_repricing = None

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from domain.arithmetic import ARITHMETIC_ERRORS, INVALID_AMOUNT, failure
-from domain.billing import ContractBook
+from domain.billing_context import ContractBook
 from domain.expense_item import ExpenseItem
 from domain.invoice import Invoice, invoice_totals
 from domain.milestone import Milestone

@@ -28,6 +28,7 @@ from domain.project import Project
 from domain.provenance import Provenance
 from domain.rate_card import RateCard
 from domain.repricing import InvoiceDiff, reprice_invoice
+from domain.repricing_proposals import Proposal, approve_in_book
 from domain.rules import RuleSet
 from domain.work_item import WorkItem
 from projections.erp import erp_payload
@@ -184,6 +185,26 @@ class Ledger:
                     diffs.append(reprice_invoice(invoice, book, rules))
             drafts.extend(BillingRun(month, rules, provenance).bill(book))
         return diffs, drafts
+
+    def approve_repricing(self, period: str | None, rules: RuleSet, by: str) -> list[Proposal]:
+        """`projections diff --apply`: record, one transaction per contract, that
+        `by` approved re-pricing the changed issued invoices (of `period`, or
+        all) under `rules`; the next billing run issues the credit notes and
+        rebills. An approval already recorded appends nothing."""
+        at = self.clock()
+        provenance = Provenance(
+            "ledger", f"repricing:{rules.version}:{period or 'all'}", actor=by, correlation_id=by
+        )
+        approved: list[Proposal] = []
+        for contract_id in self.entity_ids("contract"):
+
+            def work(uow: UnitOfWork, contract_id: str = contract_id) -> list[Proposal]:
+                book = self._book(uow, contract_id)
+                return approve_in_book(book, rules, period, by, at, provenance)
+
+            found, _ = with_retries(self.app, work)
+            approved.extend(found)
+        return approved
 
     # -- loading -------------------------------------------------------------
 

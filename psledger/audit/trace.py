@@ -181,6 +181,9 @@ def trace_invoice(invoice: Invoice, read: EventReader) -> dict[str, Any]:
             "gross": invoice.gross,
             "rule_version": header.get("rule_version"),
             "original_number": header.get("original_number"),
+            "repricing_of": header.get("repricing_of"),
+            "repricing_approved_by": header.get("approved_by"),
+            "repricing_approved_at": header.get("approved_at"),
             "events": [trace_entry(e) for e in own],
             "lines": lines,
         }
