@@ -17,6 +17,7 @@ from psledger.inbound import InboundFactory
 from psledger.inbox import Inbox
 from psledger.ledger import Ledger, utc_now
 from psledger.pipeline import CdcPipeline, DeadLetters
+from psledger.read_side import ReadSide
 from psledger.set_aside import Parking, Quarantine
 from psledger.settings import Settings, redact, store_environment
 from psledger.store.schema import ensure_schema
@@ -36,6 +37,7 @@ class Wiring:
     pipeline: CdcPipeline
     quarantine: Quarantine
     parking: Parking
+    read_side: ReadSide  # the materialised views (psledger/read_side.py)
 
     def kafka_pipeline(self, dead_letters: DeadLetters | None) -> CdcPipeline:
         """The CDC pipeline, also producing quarantined records to `<topic>.dlq`."""
@@ -90,6 +92,7 @@ def bootstrap(settings: Settings | None = None) -> Wiring:
         CdcPipeline(inbox, inbound, clock),
         Quarantine(inbox, inbound),
         Parking(inbox, clock, timedelta(seconds=settings.park_max_age_seconds)),
+        ReadSide(app),
     )
 
 

@@ -6,11 +6,9 @@ from pathlib import Path
 
 import click
 
-from domain.errors import InputError, UnknownEntity
-from domain.invoice import Invoice
-from projections.erp import erp_payload
-from projections.views import invoice_view, item_view
+from domain.errors import InputError
 from psledger import queries
+from psledger.app import LedgerApplication
 from psledger.cli import Context, cli, emit_json, guarded, pass_ctx, read_file
 from psledger.render import history_table, invoice_lines_table, invoices_table, table
 
@@ -59,25 +57,48 @@ def bill(ctx: Context, period: str, actor: str) -> None:
         click.echo(f"open billing exceptions: {listed}")
 
 
+CATCH_UP = click.option(
+    "--catch-up/--no-catch-up",
+    default=True,
+    help="Bring the views up to the last stored event first (the default), or answer "
+    "from them as they are.",
+)
+
+
+def _views(ctx: Context, catch_up: bool) -> LedgerApplication:
+    """The application to read the views from, every view caught up to the
+    store's last event unless told not to."""
+    if catch_up:
+        ctx.wiring.read_side.catch_up()
+    return ctx.wiring.app
+
+
 @cli.command()
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "erp"]), default="table")
 @click.option("--contract", default=None)
 @click.option("--period", default=None)
 @click.option("--state", default=None)
 @click.option("--lines/--no-lines", default=False, help="Show lines in table format.")
+@CATCH_UP
 @pass_ctx
 @guarded
 def invoices(
-    ctx: Context, fmt: str, contract: str | None, period: str | None, state: str | None, lines: bool
+    ctx: Context,
+    fmt: str,
+    contract: str | None,
+    period: str | None,
+    state: str | None,
+    lines: bool,
+    catch_up: bool,
 ) -> None:
-    """List invoices and credit notes with net, tax, gross and lines."""
-    found = queries.find_invoices(ctx.wiring.ledger, contract=contract, period=period, state=state)
-    if fmt == "json":
-        emit_json([invoice_view(inv) for inv in found])
-    elif fmt == "erp":
-        emit_json([erp_payload(inv) for inv in found])
+    """List invoices and credit notes with net, tax, gross and lines (from the invoices view)."""
+    app = _views(ctx, catch_up)
+    column = "erp" if fmt == "erp" else "view"
+    found = queries.invoice_rows(app, column, contract=contract, period=period, state=state)
+    if fmt in ("json", "erp"):
+        emit_json(found)
     else:
-        views = [invoice_view(inv) for inv in found]
+        views = found
         click.echo(invoices_table(views) if views else "no invoices")
         if lines:
             for view in views:
@@ -129,6 +150,7 @@ def show(ctx: Context, entity_id: str, as_of: str | None, recorded_as_of: str | 
 
 
 @cli.command()
+@CATCH_UP
 @click.option("--state", default=None, help="planned, approved, billable, invoiced or posted.")
 @click.option(
     "--exception",
@@ -139,10 +161,10 @@ def show(ctx: Context, entity_id: str, as_of: str | None, recorded_as_of: str | 
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @pass_ctx
 @guarded
-def items(ctx: Context, state: str | None, exception: str | None, fmt: str) -> None:
-    """Work items and their billing readiness: state, exception, invoice."""
-    found = queries.find_items(ctx.wiring.ledger, state=state, exception=exception)
-    views = [item_view(item) for item in found]
+def items(ctx: Context, catch_up: bool, state: str | None, exception: str | None, fmt: str) -> None:
+    """Work items and their billing readiness: state, exception, invoice (from the items view)."""
+    app = _views(ctx, catch_up)
+    views = queries.item_rows(app, state=state, exception=exception)
     if fmt == "json":
         emit_json(views)
         return
@@ -167,14 +189,12 @@ def items(ctx: Context, state: str | None, exception: str | None, fmt: str) -> N
 
 @cli.command("invoice")
 @click.argument("number")
+@CATCH_UP
 @pass_ctx
 @guarded
-def invoice_cmd(ctx: Context, number: str) -> None:
-    """One invoice with its lines, as JSON."""
-    found = ctx.wiring.ledger.load(Invoice, number)
-    if found is None:
-        raise UnknownEntity(f"invoice {number} is not known to the ledger")
-    emit_json(invoice_view(found))
+def invoice_cmd(ctx: Context, number: str, catch_up: bool) -> None:
+    """One invoice with its lines, as JSON (from the invoices view)."""
+    emit_json(queries.invoice_row(_views(ctx, catch_up), number))
 
 
 @cli.group()

@@ -1,0 +1,1 @@
+"""The read side: materialised views fed from the notification log (see tables.py)."""

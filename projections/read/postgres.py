@@ -1,0 +1,36 @@
+"""The views' tracking recorder on the PostgreSQL event store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.postgres import PostgresTrackingRecorder
+
+from projections.read.recorders import ViewWriter
+from projections.read.tables import TRACKING_TABLE
+
+
+class PostgresViewRecorder(ViewWriter, PostgresTrackingRecorder):
+    """Views in the PostgreSQL event store's database (its schema)."""
+
+    p = "%s"
+
+    def __init__(self, datastore: Any) -> None:
+        super().__init__(datastore, tracking_table_name=TRACKING_TABLE)
+        self.has_checked_for_multi_row_tracking_table = True
+
+    def _insert_tracking(self, c: Any, tracking: Tracking) -> None:
+        """The library's single-row upsert, unprepared (as the event store's
+        connections are: see psledger.store.postgres)."""
+        c.execute(
+            self.insert_tracking_statement,
+            {
+                "application_name": tracking.application_name,
+                "notification_id": tracking.notification_id,
+            },
+        )
+        if c.fetchone() is None:
+            raise IntegrityError(
+                f"{tracking.application_name} is already at {tracking.notification_id} or beyond"
+            )

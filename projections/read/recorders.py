@@ -1,0 +1,105 @@
+"""Tracking recorders for the views: eventsourcing's SQLite and PostgreSQL
+tracking recorders, on the event store's own datastore, writing a view's rows
+and its position in one transaction.
+
+The position is written first: a second writer of the same page (another
+process catching up the same view) waits on that row and then finds the
+position already there, so its transaction rolls back and nothing is applied
+twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.sqlite import SQLiteTrackingRecorder
+
+from projections.read.tables import KEYS, TRACKING_TABLE, VIEW_TABLES
+from projections.read.views import ViewWrites
+
+UNIQUE_VIOLATION = "23505"
+
+
+class ViewWriter:
+    """The SQL both dialects share; `p` is the placeholder."""
+
+    p = "?"
+    datastore: Any
+
+    def _insert_tracking(self, c: Any, tracking: Tracking) -> None:
+        raise NotImplementedError
+
+    def write(self, view: str, writes: ViewWrites, tracking: Tracking) -> bool:
+        p = self.p
+        try:
+            with self.datastore.transaction(commit=True) as c:
+                self._insert_tracking(c, tracking)
+                for number in sorted(writes.replaced_lineage):
+                    c.execute(f"DELETE FROM psledger_view_lineage WHERE number = {p}", [number])
+                for table, by_key in writes.upserts.items():
+                    keys = KEYS[table]
+                    where = " AND ".join(f"{k} = {p}" for k in keys)
+                    width = len(next(iter(by_key.values()), ()))
+                    insert = f"INSERT INTO {table} VALUES ({', '.join([p] * width)})"
+                    for key, row in by_key.items():
+                        c.execute(f"DELETE FROM {table} WHERE {where}", list(key))
+                        c.execute(insert, list(row))
+        except IntegrityError:
+            return False
+        except Exception as exc:
+            if getattr(exc, "sqlstate", None) == UNIQUE_VIOLATION:
+                return False  # another process wrote this view's first position
+            raise
+        return True
+
+    def drop(self, view: str, tracking_names: list[str]) -> None:
+        """The view's rows and positions, gone in one transaction."""
+        with self.datastore.transaction(commit=True) as c:
+            for table in VIEW_TABLES[view]:
+                c.execute(f"DELETE FROM {table}")
+            for name in tracking_names:
+                c.execute(f"DELETE FROM {TRACKING_TABLE} WHERE application_name = {self.p}", [name])
+
+    def set_position(self, name: str, notification_id: int) -> None:
+        """A marker row (a rebuild's target), replacing any before it."""
+        p = self.p
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(f"DELETE FROM {TRACKING_TABLE} WHERE application_name = {p}", [name])
+            c.execute(f"INSERT INTO {TRACKING_TABLE} VALUES ({p}, {p})", [name, notification_id])
+
+    def clear_position(self, name: str) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(f"DELETE FROM {TRACKING_TABLE} WHERE application_name = {self.p}", [name])
+
+
+class SQLiteViewRecorder(ViewWriter, SQLiteTrackingRecorder):
+    """Views in the SQLite event store's file."""
+
+    def __init__(self, datastore: Any) -> None:
+        super().__init__(datastore)
+        self.insert_tracking_statement = (
+            f"INSERT INTO {TRACKING_TABLE} "
+            "VALUES (:application_name, :notification_id) "
+            "ON CONFLICT (application_name) DO UPDATE "
+            "SET notification_id = :notification_id "
+            f"WHERE {TRACKING_TABLE}.notification_id < :notification_id "
+            "RETURNING notification_id"
+        )
+        self.select_max_tracking_id_statement = (
+            f"SELECT MAX(notification_id) FROM {TRACKING_TABLE} WHERE application_name=?"
+        )
+        self.has_checked_for_multi_row_tracking_table = True
+
+    def _insert_tracking(self, c: Any, tracking: Tracking) -> None:
+        SQLiteTrackingRecorder._insert_tracking(self, c, tracking)
+
+
+def view_recorder(app_recorder: Any) -> Any:
+    """The view recorder for the store the application records in."""
+    datastore = app_recorder.datastore
+    if type(datastore).__name__ == "SQLiteDatastore":
+        return SQLiteViewRecorder(datastore)
+    from projections.read.postgres import PostgresViewRecorder
+
+    return PostgresViewRecorder(datastore)

@@ -1,0 +1,164 @@
+"""The materialised views as eventsourcing `Projection`s, fed in pages.
+
+A page of notifications is folded once into the aggregates it touches
+(`AggregateFold`); each view then collects its rows from the events after
+its own position and writes them with that position in one transaction
+(`ViewRecorder.write`). `process_event` is the library's one-event form of
+the same thing.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, cast
+from uuid import UUID
+
+from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.projection import Projection
+
+from domain.base import LedgerAggregate
+from domain.invoice import Invoice
+from domain.work_item import WorkItem
+from projections.read import rows
+
+APP_NAME = "psledger"
+Loader = Callable[[UUID, int], Any]  # (aggregate id, version) -> the aggregate at it
+
+
+@dataclass
+class ViewWrites:
+    """One view's rows from one page: upserts by table and key (the last wins),
+    and the invoices whose lineage rows are replaced."""
+
+    upserts: dict[str, dict[tuple[Any, ...], tuple[Any, ...]]] = field(default_factory=dict)
+    replaced_lineage: set[str] = field(default_factory=set)
+    touched: dict[UUID, tuple[LedgerAggregate, int]] = field(default_factory=dict)
+
+    def upsert(self, table: str, key: tuple[Any, ...], row: tuple[Any, ...]) -> None:
+        self.upserts.setdefault(table, {})[key] = row
+
+    def count(self) -> int:
+        return sum(len(r) for r in self.upserts.values())
+
+
+class ViewRecorder(Protocol):
+    def write(self, view: str, writes: ViewWrites, tracking: Tracking) -> bool:
+        """Rows and position in one transaction; False if the view was already there."""
+
+    def max_tracking_id(self, application_name: str) -> int | None: ...
+
+
+class AggregateFold:
+    """Aggregates as of the last folded event, kept in a bounded LRU: an event
+    that follows the cached version is applied in memory, any other loads
+    the aggregate at the event's version."""
+
+    def __init__(self, load: Loader, size: int = 20_000) -> None:
+        self.load = load
+        self.size = size
+        self.cache: OrderedDict[UUID, Any] = OrderedDict()
+
+    def fold(self, event: Any) -> Any:
+        key, version = event.originator_id, int(event.originator_version)
+        cached = self.cache.pop(key, None)
+        if cached is not None and cached.version == version - 1:
+            aggregate = event.mutate(cached)
+        elif version == 1:
+            aggregate = event.mutate(None)
+        else:
+            aggregate = self.load(key, version)
+        self.cache[key] = aggregate
+        while len(self.cache) > self.size:
+            self.cache.popitem(last=False)
+        return aggregate
+
+
+class LedgerView(Projection[TrackingRecorder]):
+    """One view: which events it keeps, and its rows at the end of a page."""
+
+    view_name: ClassVar[str] = ""
+
+    def __init__(self, view: ViewRecorder, load: Loader | None = None) -> None:
+        super().__init__(cast(TrackingRecorder, view))
+        self.recorder = view
+        self.fold = AggregateFold(load or _no_loader)
+
+    @property
+    def tracking_name(self) -> str:
+        return f"{APP_NAME}/{self.view_name}"
+
+    def position(self) -> int:
+        return self.recorder.max_tracking_id(self.tracking_name) or 0
+
+    def collect(self, writes: ViewWrites, aggregate: Any, event: Any, notification_id: int) -> None:
+        """Note the event (its aggregate's rows are made by `finish`)."""
+        writes.touched[aggregate.id] = (aggregate, notification_id)
+
+    def finish(self, writes: ViewWrites) -> None:
+        """Turn the touched aggregates into rows."""
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        """The library's contract: one event and its position, in one transaction."""
+        writes = ViewWrites()
+        aggregate = self.fold.fold(domain_event)
+        self.collect(writes, aggregate, domain_event, tracking.notification_id)
+        self.finish(writes)
+        position = Tracking(self.tracking_name, tracking.notification_id)
+        self.recorder.write(self.view_name, writes, position)
+
+
+def _no_loader(aggregate_id: UUID, version: int) -> Any:
+    raise LookupError(f"no loader for aggregate {aggregate_id} at version {version}")
+
+
+class InvoicesView(LedgerView):
+    view_name = "invoices"
+
+    def finish(self, writes: ViewWrites) -> None:
+        for aggregate, nid in writes.touched.values():
+            if isinstance(aggregate, Invoice):
+                row = rows.invoice_row(aggregate, nid)
+                writes.upsert("psledger_view_invoices", row[:1], row)
+
+
+class ItemsView(LedgerView):
+    view_name = "items"
+
+    def finish(self, writes: ViewWrites) -> None:
+        for aggregate, nid in writes.touched.values():
+            if isinstance(aggregate, WorkItem):
+                row = rows.item_row(aggregate, nid)
+                writes.upsert("psledger_view_items", row[:2], row)
+
+
+class LineageView(LedgerView):
+    view_name = "lineage"
+
+    def collect(self, writes: ViewWrites, aggregate: Any, event: Any, notification_id: int) -> None:
+        if isinstance(aggregate, WorkItem):
+            row = rows.item_event_row(aggregate, event, notification_id)
+            writes.upsert("psledger_view_item_events", row[:3], row)
+        elif isinstance(aggregate, Invoice):
+            writes.touched[aggregate.id] = (aggregate, notification_id)
+
+    def finish(self, writes: ViewWrites) -> None:
+        for aggregate, _ in writes.touched.values():
+            assert isinstance(aggregate, Invoice)
+            writes.replaced_lineage.add(aggregate.business_id)
+            for row in rows.lineage_rows(aggregate):
+                writes.upsert("psledger_view_lineage", row[:2], row)
+
+
+class EntitiesView(LedgerView):
+    view_name = "entities"
+
+    def finish(self, writes: ViewWrites) -> None:
+        for aggregate, nid in writes.touched.values():
+            if isinstance(aggregate, LedgerAggregate):
+                row = rows.entity_row(aggregate, nid)
+                writes.upsert("psledger_view_entities", row[:2], row)
+
+
+VIEWS: tuple[type[LedgerView], ...] = (InvoicesView, ItemsView, LineageView, EntitiesView)

@@ -1,0 +1,196 @@
+"""The read side's runner: keeps the materialised views up to the event store.
+
+    catch_up()      every view (or those named) to the store's last
+                    notification, in pages; each page's rows commit with the
+                    view's position in one transaction
+    status()        each view's position, the store's last id and the lag
+    rebuild(names)  drop and replay in pages; a rebuild that was killed is
+                    resumed (not restarted) by the next rebuild
+    ViewThread      `catch_up` in a background thread until stopped (serve)
+
+The library's `ProjectionRunner` drives one projection per event through a
+store subscription, which eventsourcing's SQLite recorder does not offer;
+this runner reads the notification log in pages instead, folds each page
+once for every view, and polls when it has caught up.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Notification, Tracking
+
+from domain.errors import InputError
+from projections.read.recorders import view_recorder
+from projections.read.tables import VIEW_NAMES
+from projections.read.views import VIEWS, AggregateFold, LedgerView, ViewWrites
+from psledger import faults
+from psledger.app import LedgerApplication
+
+PAGE = 500
+Progress = Callable[[int, int], None]  # (notifications done, notifications to do)
+
+
+@dataclass(frozen=True)
+class ViewStatus:
+    name: str
+    position: int
+    last_notification_id: int
+    rebuilding: bool
+
+    @property
+    def lag(self) -> int:
+        return max(self.last_notification_id - self.position, 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "position": self.position,
+            "last_notification_id": self.last_notification_id,
+            "lag": self.lag,
+            "rebuilding": self.rebuilding,
+        }
+
+
+class ReadSide:
+    """The views of one event store, and the loop that feeds them."""
+
+    def __init__(self, app: LedgerApplication, page: int = PAGE) -> None:
+        self.app = app
+        self.page = page
+        self.recorder = view_recorder(app.recorder)
+        self.views: dict[str, LedgerView] = {
+            cls.view_name: cls(self.recorder, self._load) for cls in VIEWS
+        }
+        self.fold = AggregateFold(self._load)
+
+    def _load(self, aggregate_id: UUID, version: int) -> Any:
+        return self.app.repository.get(aggregate_id, version=version)
+
+    def names(self, wanted: Sequence[str] = ()) -> list[str]:
+        unknown = [n for n in wanted if n not in self.views]
+        if unknown:
+            raise InputError(
+                f"no view named {', '.join(unknown)}; the views are {', '.join(VIEW_NAMES)}"
+            )
+        return list(wanted) or list(self.views)
+
+    def last_notification_id(self) -> int:
+        return int(self.app.recorder.max_notification_id() or 0)
+
+    def status(self) -> list[ViewStatus]:
+        last = self.last_notification_id()
+        return [
+            ViewStatus(
+                name,
+                view.position(),
+                last,
+                self.recorder.max_tracking_id(_marker(view)) is not None,
+            )
+            for name, view in self.views.items()
+        ]
+
+    def catch_up(
+        self,
+        wanted: Sequence[str] = (),
+        *,
+        until: int | None = None,
+        progress: Progress | None = None,
+        stop: threading.Event | None = None,
+    ) -> int:
+        """Bring the views up to `until` (default: the store's last
+        notification now); the number of notifications read."""
+        views = [self.views[n] for n in self.names(wanted)]
+        target = self.last_notification_id() if until is None else until
+        positions = {v.view_name: v.position() for v in views}
+        start = min(positions.values(), default=target)
+        read = 0
+        while start < target and not (stop is not None and stop.is_set()):
+            page = self.app.recorder.select_notifications(
+                start + 1, self.page, stop=target, inclusive_of_start=True
+            )
+            if not page:
+                break
+            self._apply(views, positions, page)
+            start = page[-1].id
+            read += len(page)
+            if progress is not None:
+                progress(start, target)
+        return read
+
+    def _apply(
+        self, views: list[LedgerView], positions: dict[str, int], page: Sequence[Notification]
+    ) -> None:
+        writes = {v.view_name: ViewWrites() for v in views}
+        mapper = self.app.mapper
+        for notification in page:
+            event = mapper.to_domain_event(notification)
+            aggregate = self.fold.fold(event)
+            for view in views:
+                if notification.id > positions[view.view_name]:
+                    view.collect(writes[view.view_name], aggregate, event, notification.id)
+        end = page[-1].id
+        for view in views:
+            if positions[view.view_name] >= end:
+                continue
+            view.finish(writes[view.view_name])
+            tracking = Tracking(view.tracking_name, end)
+            if not self.recorder.write(view.view_name, writes[view.view_name], tracking):
+                # another process wrote this page first: go on from where it is now
+                positions[view.view_name] = view.position()
+            else:
+                positions[view.view_name] = end
+            faults.reached("view_page_committed")
+
+    def rebuild(self, wanted: Sequence[str] = (), *, progress: Progress | None = None) -> int:
+        """Drop the views and replay the store into them. A rebuild leaves a
+        marker until it finishes; a rebuild started while the marker is there
+        carries on from the view's position instead of dropping again."""
+        names = self.names(wanted)
+        target = self.last_notification_id()
+        for name in names:
+            view = self.views[name]
+            if self.recorder.max_tracking_id(_marker(view)) is None:
+                self.recorder.drop(name, [view.tracking_name])
+                self.recorder.set_position(_marker(view), max(target, 0))
+        self.fold.cache.clear()
+        read = self.catch_up(names, progress=progress)
+        for name in names:
+            self.recorder.clear_position(_marker(self.views[name]))
+        return read
+
+
+def _marker(view: LedgerView) -> str:
+    return f"{view.tracking_name}#rebuilding"
+
+
+class ViewThread:
+    """Catches the views up in a background thread until `stop()` (serve)."""
+
+    def __init__(self, read_side: ReadSide, interval: float = 0.5) -> None:
+        self.read_side = read_side
+        self.interval = interval
+        self.stopping = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="psledger-views", daemon=True)
+
+    def start(self) -> ViewThread:
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.read_side.catch_up(stop=self.stopping)
+                self.error = None
+            except Exception as exc:  # kept for status; tried again
+                self.error = exc
+            self.stopping.wait(self.interval)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.stopping.set()
+        self.thread.join(timeout)
