@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import drill_support  # noqa: F401 - puts tools/ on sys.path
 from benchgen import FirmPlan, plan_firm, write_debezium, write_webhooks
 
 
