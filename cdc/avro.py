@@ -24,6 +24,7 @@ from cdc.schema_types import avro_envelope_row, avro_record_types
 from cdc.values import ColumnType, ColumnTypes, convert_row
 
 MAGIC = 0
+_ROW_CACHE_SIZE = 1024
 _HEADER = struct.Struct(">bI")
 
 
@@ -37,8 +38,10 @@ class SchemaLookup(Protocol):
 class WriterSchema:
     """A parsed writer schema and the column types read from it."""
 
+    schema_id: int
     parsed: Any
     types: dict[str, ColumnType]
+    row: Mapping[str, Any] | None  # the record schema of the row (before/after) or None
 
 
 def wire_header(schema_id: int) -> bytes:
@@ -53,6 +56,7 @@ class AvroDecoder:
         self._registry = registry
         self._column_types = column_types
         self._cache: dict[int, WriterSchema] = {}
+        self._row_cache: dict[tuple[int, Any, Any], dict[str, ColumnType]] = {}
 
     def decode(self, raw: RawRecord) -> Decoded:
         """Decode one record; bad input raises DecodeError, registry failure SourceError."""
@@ -70,9 +74,22 @@ class AvroDecoder:
         row_types: Mapping[str, ColumnType] | None = schema.types
         if isinstance(doc, Mapping) and isinstance(doc.get("source"), Mapping):
             src = doc["source"]
-            fallback = table_types(self._column_types, src.get("schema"), src.get("table"))
-            row_types = {**(fallback or {}), **schema.types}
+            row_types = self._row_types(schema, src.get("schema"), src.get("table"))
         return envelope_from_dict(doc, raw, key=key, row_types=row_types)
+
+    def _row_types(
+        self, schema: WriterSchema, db_schema: Any, table: Any
+    ) -> Mapping[str, ColumnType]:
+        """The writer schema's column types under the table's declared types."""
+        cache_key = (schema.schema_id, db_schema, table)
+        types = self._row_cache.get(cache_key)
+        if types is None:
+            declared = table_types(self._column_types, db_schema, table)
+            types = avro_record_types(schema.row, declared) if schema.row else dict(declared or {})
+            if len(self._row_cache) >= _ROW_CACHE_SIZE:
+                self._row_cache.clear()
+            self._row_cache[cache_key] = types
+        return types
 
     def _read(self, data: bytes, raw: RawRecord, part: str) -> tuple[Any, WriterSchema]:
         if len(data) < _HEADER.size:
@@ -109,7 +126,13 @@ class AvroDecoder:
             raise SourceError(f"schema registry lookup of id {schema_id} failed: {exc}") from exc
         try:
             source = orjson.loads(registered.schema_str)
-            writer = WriterSchema(fastavro.parse_schema(_strip_logical(source)), _types(source))
+            row = _row_record(source)
+            writer = WriterSchema(
+                schema_id,
+                fastavro.parse_schema(_strip_logical(source)),
+                avro_record_types(row) if row else {},
+                row,
+            )
         except (orjson.JSONDecodeError, fastavro.schema.SchemaParseException, ValueError) as exc:
             raise DecodeError(
                 "bad_schema", f"{where(raw)}: schema id {schema_id} is not Avro: {exc}"
@@ -118,11 +141,11 @@ class AvroDecoder:
         return writer
 
 
-def _types(schema: Any) -> dict[str, ColumnType]:
+def _row_record(schema: Any) -> Mapping[str, Any] | None:
     if not isinstance(schema, Mapping):
-        return {}
+        return None
     row = avro_envelope_row(schema)
-    return avro_record_types(row if row is not None else schema)
+    return row if row is not None else schema
 
 
 def _strip_logical(schema: Any) -> Any:

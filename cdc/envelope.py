@@ -26,7 +26,7 @@ from cdc.records import (
     TransactionRef,
 )
 from cdc.schema_types import connect_row_types, connect_struct_types
-from cdc.values import ColumnType, ColumnTypes, convert_row
+from cdc.values import ColumnType, ColumnTypes, convert_row, refuse_nul, shown
 
 __all__ = ["ColumnType", "ColumnTypes", "decode_json", "envelope_from_dict", "parse_kcat_line"]
 
@@ -75,7 +75,7 @@ def envelope_from_dict(
         raise DecodeError("missing_field", f"{at}: envelope has no 'op'")
     op = payload["op"]
     if op not in _OPS:
-        raise DecodeError("bad_value", f"{at}: unknown op {op!r}")
+        raise DecodeError("bad_value", f"{at}: unknown op {shown(op)}")
     source = payload.get("source")
     if not isinstance(source, Mapping):
         raise DecodeError("missing_field", f"{at}: envelope has no 'source'")
@@ -86,18 +86,18 @@ def envelope_from_dict(
         after = payload.get("message")
     return ChangeEvent(
         topic=raw.topic,
-        schema=_opt_str(source.get("schema")),
-        table=_opt_str(source.get("table")),
+        schema=_opt_str(source.get("schema"), f"{at} source.schema"),
+        table=_opt_str(source.get("table"), f"{at} source.table"),
         op=cast(Op, op),
         key=dict(key) if key is not None else None,
         before=_row(before, row_types, f"{at} before"),
         after=_row(after, row_types, f"{at} after"),
         lsn=_opt_int(source.get("lsn"), f"{at} source.lsn"),
-        tx_id=_opt_str(source.get("txId")),
+        tx_id=_opt_str(source.get("txId"), f"{at} source.txId"),
         commit_time=_ts_ms(source.get("ts_ms"), f"{at} source.ts_ms"),
-        snapshot=_snapshot(source.get("snapshot")),
-        connector=_opt_str(source.get("connector")),
-        database=_opt_str(source.get("db")),
+        snapshot=_snapshot(source.get("snapshot"), f"{at} source.snapshot"),
+        connector=_opt_str(source.get("connector"), f"{at} source.connector"),
+        database=_opt_str(source.get("db"), f"{at} source.db"),
         transaction=_transaction(payload.get("transaction"), at),
         raw=raw,
     )
@@ -164,17 +164,19 @@ def _row(row: Any, types: Mapping[str, ColumnType] | None, at: str) -> dict[str,
 
 
 def _marker(payload: Mapping[str, Any], raw: RawRecord) -> TransactionMarker:
+    at = where(raw)
     collections = []
     for item in payload.get("data_collections") or ():
         try:
             collections.append((str(item["data_collection"]), int(item["event_count"])))
         except (KeyError, TypeError, ValueError) as exc:
             raise DecodeError(
-                "missing_field", f"{where(raw)}: bad data_collections entry {item!r}"
+                "missing_field", f"{at}: bad data_collections entry {shown(item)}"
             ) from exc
+        refuse_nul(collections[-1][0], f"{at} data_collection")
     return TransactionMarker(
         status=payload["status"],
-        tx_id=str(payload["id"]),
+        tx_id=_str(payload["id"], f"{at} id"),
         event_count=_opt_int(payload.get("event_count"), f"{where(raw)} event_count"),
         data_collections=tuple(collections),
         raw=raw,
@@ -185,7 +187,7 @@ def _transaction(block: Any, at: str) -> TransactionRef | None:
     if not isinstance(block, Mapping) or block.get("id") is None:
         return None
     return TransactionRef(
-        id=str(block["id"]),
+        id=_str(block["id"], f"{at} transaction.id"),
         total_order=_opt_int(block.get("total_order"), f"{at} transaction.total_order"),
         data_collection_order=_opt_int(
             block.get("data_collection_order"), f"{at} transaction.data_collection_order"
@@ -193,16 +195,24 @@ def _transaction(block: Any, at: str) -> TransactionRef | None:
     )
 
 
-def _snapshot(value: Any) -> str | None:
+def _snapshot(value: Any, at: str) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    return _str(value, at)
 
 
-def _opt_str(value: Any) -> str | None:
-    return None if value is None else str(value)
+def _opt_str(value: Any, at: str) -> str | None:
+    return None if value is None else _str(value, at)
+
+
+def _str(value: Any, at: str) -> str:
+    """A source string; NUL is refused (it would reach text columns and messages)."""
+    text = str(value)
+    if "\x00" in text:
+        refuse_nul(text, at)
+    return text
 
 
 def _opt_int(value: Any, at: str) -> int | None:
@@ -211,7 +221,7 @@ def _opt_int(value: Any, at: str) -> int | None:
     try:
         return int(value)
     except (TypeError, ValueError) as exc:
-        raise DecodeError("bad_value", f"{at}: {value!r} is not an integer") from exc
+        raise DecodeError("bad_value", f"{at}: {shown(value)} is not an integer") from exc
 
 
 def _ts_ms(value: Any, at: str) -> datetime | None:

@@ -3,6 +3,11 @@
 The mapping is declarative (see psa_mapping.toml beside this module, the
 default for the reference PSA schema); `SourceMapping.load` validates a
 mapping file at start-up and names every problem it finds.
+
+The declared column types decide what a value may be: the decoders check
+every value against them, and the ledger's money and hours fields are
+checked once more here, so a command never carries a value outside its
+column's NUMERIC(p,s) and CHECK bounds.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from cdc.errors import DecodeError
 from cdc.mapping_config import (
+    DECIMAL_FIELDS,
     DEFAULT_MAPPING,
     LEDGER_STATES,
     REQUIRED,
@@ -25,10 +32,9 @@ from cdc.mapping_config import (
     MappingError,
     MappingFile,
     TableMapping,
-    column_type,
 )
 from cdc.records import UNAVAILABLE, ChangeEvent
-from cdc.values import ColumnType
+from cdc.values import ColumnType, convert
 from domain import commands as c
 from domain.errors import InputError, OwnershipViolation
 from domain.provenance import Provenance
@@ -41,6 +47,7 @@ class SourceMapping:
     def __init__(self, config: MappingFile, origin: str) -> None:
         self.config = config
         self.origin = origin
+        self._types = {table: spec.column_types() for table, spec in config.tables.items()}
 
     @classmethod
     def load(cls, path: Path | None = None) -> SourceMapping:
@@ -61,10 +68,8 @@ class SourceMapping:
             raise InputError(f"mapping {path} is invalid: {problems}") from None
 
     def column_types(self) -> dict[str, dict[str, ColumnType]]:
-        return {
-            table: {column: column_type(name) for column, name in spec.types.items()}
-            for table, spec in self.config.tables.items()
-        }
+        """``{table: {column: ColumnType}}`` with the declared limits, for the decoders."""
+        return {table: dict(types) for table, types in self._types.items()}
 
     def commands(self, event: ChangeEvent) -> list[c.Command]:
         """The commands for one change event (none for a logical message)."""
@@ -86,7 +91,8 @@ class SourceMapping:
         if event.op == "d":
             return self._deleted(event, spec, provenance, where)
         row = self._row(event, spec, where)
-        return [self._command(spec, row, provenance, where)]
+        command = self._command(spec, row, provenance, where, self._types[event.table or ""])
+        return [command]
 
     # -- helpers ---------------------------------------------------------------
 
@@ -150,16 +156,22 @@ class SourceMapping:
         raise MappingError(f"{where}: status {value!r} is not mapped", reason="unmapped_status")
 
     def _command(
-        self, spec: TableMapping, row: dict[str, Any], provenance: Provenance, where: str
+        self,
+        spec: TableMapping,
+        row: dict[str, Any],
+        provenance: Provenance,
+        where: str,
+        types: Mapping[str, ColumnType],
     ) -> c.Command:
         entity, item_id = spec.entity, _text(row["id"], "id", where)
         if entity == "rate_card":
             return c.SyncRateCard(item_id, str(row["name"]), str(row["currency"]), provenance)
         if entity == "rate_line":
+            rate = _decimal(row["hourly_rate"], "hourly_rate", where)
             line = RateLine(
                 item_id,
                 str(row["role"]),
-                _decimal(row["hourly_rate"], "hourly_rate", where),
+                _declared(rate, spec.fields["hourly_rate"], types, where),
                 _date(row["effective_from"], "effective_from", where),
                 None
                 if row.get("effective_to") is None
@@ -172,12 +184,17 @@ class SourceMapping:
             return c.SyncProject(item_id, details, provenance)
         if entity == "assignment":
             details["status"] = self._status(spec, row, where)
+            details["planned_hours"] = _declared(
+                details["planned_hours"], spec.fields["planned_hours"], types, where
+            )
             return c.SyncAssignment(item_id, details, provenance)
         intent = self._status(spec, row, where)
         fields = {
             k: v for k, v in details.items() if k not in ("status", "approved_by", "approved_at")
         }
         _check_item_fields(entity, fields, where)
+        for name in DECIMAL_FIELDS[entity]:
+            fields[name] = _declared(fields[name], spec.fields[name], types, where)
         approved_at = row.get("approved_at")
         if approved_at is not None and not isinstance(approved_at, datetime):
             raise MappingError(f"{where}: approved_at is not a timestamp", reason="bad_value")
@@ -218,6 +235,17 @@ def _text(value: Any, name: str, where: str) -> str:
     if value is None or value == "":
         raise MappingError(f"{where}: {name} is empty", reason="missing_field")
     return str(value)
+
+
+def _declared(value: Any, column: str, types: Mapping[str, ColumnType], where: str) -> Any:
+    """``value`` read under its column's declared type and limits."""
+    ctype = types.get(column)
+    if ctype is None:
+        return value
+    try:
+        return convert(value, ctype, f"{where} column {column!r}")
+    except DecodeError as exc:
+        raise MappingError(exc.detail, reason=exc.reason) from None
 
 
 def _decimal(value: Any, name: str, where: str) -> Decimal:

@@ -1,11 +1,21 @@
-"""Column types derived from Kafka Connect (JSON converter) and Avro schemas."""
+"""Column types derived from Kafka Connect (JSON converter) and Avro schemas.
+
+The schema says how to read a column's wire value (decimal bytes and their
+scale, a time unit); the mapping's declared type says what the column may
+hold. A logical type from the schema is read as the schema says, under the
+declared limits; a plain field (a string or double carrying a decimal, say)
+takes the declared type. A schema decimal scale that contradicts the
+declared one is refused when a value is read (``cdc.values``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
+from functools import lru_cache
 from typing import Any
 
-from cdc.values import ColumnType
+from cdc.values import ColumnType, Limits
 
 # Connect / Debezium logical names -> how to read the value.
 LOGICAL: dict[str, ColumnType] = {
@@ -53,6 +63,18 @@ def logical_type(name: str | None, scale: Any) -> ColumnType | None:
     return LOGICAL.get(name)
 
 
+def under_declared(read: ColumnType, declared: ColumnType | None) -> ColumnType:
+    """``read`` (from a schema) under the limits of the ``declared`` type."""
+    if declared is None or declared.limits is None or read.kind not in ("decimal", "int"):
+        return read
+    return _with_limits(read, declared.limits)
+
+
+@lru_cache(maxsize=1024)
+def _with_limits(read: ColumnType, limits: Limits) -> ColumnType:
+    return replace(read, limits=limits)
+
+
 def connect_row_types(
     envelope_schema: Mapping[str, Any], fallback: Mapping[str, ColumnType] | None
 ) -> dict[str, ColumnType]:
@@ -73,7 +95,7 @@ def connect_struct_types(
         params = field.get("parameters") or {}
         logical = logical_type(field.get("name"), params.get("scale"))
         if logical is not None:
-            types[name] = logical
+            types[name] = under_declared(logical, fallback.get(name) if fallback else None)
         elif fallback and name in fallback:
             types[name] = fallback[name]
         elif field.get("type") in PLAIN:
@@ -81,10 +103,15 @@ def connect_struct_types(
     return types
 
 
-def avro_record_types(record: Mapping[str, Any]) -> dict[str, ColumnType]:
-    """Column types of an Avro record schema written by the Connect Avro converter."""
-    types: dict[str, ColumnType] = {}
+def avro_record_types(
+    record: Mapping[str, Any], fallback: Mapping[str, ColumnType] | None = None
+) -> dict[str, ColumnType]:
+    """Column types of an Avro record schema written by the Connect Avro converter;
+    ``fallback`` (the declared types) fills plain fields and limits logical ones,
+    as for Connect JSON schemas."""
+    types: dict[str, ColumnType] = dict(fallback or {})
     for field in record.get("fields") or ():
+        name = field["name"]
         ftype = _non_null(field.get("type"))
         if isinstance(ftype, Mapping):
             params = ftype.get("connect.parameters") or {}
@@ -93,11 +120,13 @@ def avro_record_types(record: Mapping[str, Any]) -> dict[str, ColumnType]:
             if logical is None and ftype.get("logicalType") == "decimal":
                 logical = ColumnType("decimal", scale=int(scale or 0), encoding="bytes")
             if logical is not None:
-                types[field["name"]] = logical
+                types[name] = under_declared(logical, fallback.get(name) if fallback else None)
                 continue
             ftype = ftype.get("type")
+        if fallback and name in fallback:
+            continue
         if isinstance(ftype, str) and ftype in PLAIN:
-            types[field["name"]] = PLAIN[ftype]
+            types[name] = PLAIN[ftype]
     return types
 
 

@@ -3,6 +3,18 @@
 A ``ColumnType`` says how a column's wire value is to be read. The decoders
 derive it from the Connect (JSON) or Avro schema when there is one, or take it
 from the mapping layer's ``column_types`` for schemaless JSON.
+
+A ``ColumnType`` may also carry the column's declared ``Limits`` (from the
+mapping: NUMERIC(precision, scale) and CHECK bounds). Every value read for it
+is checked against them at the door, so a value that would break arithmetic
+later is refused here, with its reason:
+
+    decimal_nan         NaN or an infinity
+    value_out_of_range  |value| >= 10^(precision - scale), or outside the bounds
+    bad_scale           more decimal places than the declared scale, or a
+                        schema whose decimal scale contradicts it (the value
+                        is refused, never rescaled or rounded)
+    nul_byte            a string holding NUL (PostgreSQL text cannot store it)
 """
 
 from __future__ import annotations
@@ -31,19 +43,46 @@ _NUMERIC = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 @dataclass(frozen=True, slots=True)
+class Limits:
+    """What a numeric column accepts: its declared NUMERIC(precision, scale) and
+    CHECK bounds (``gt``/``ge``/``lt``/``le``; None = unbounded)."""
+
+    precision: int | None
+    scale: int | None
+    gt: Decimal | None = None
+    ge: Decimal | None = None
+    lt: Decimal | None = None
+    le: Decimal | None = None
+
+    def describe(self) -> str:
+        if self.precision is not None:
+            declared = f"numeric({self.precision},{self.scale})"
+        else:
+            declared = "int" if self.scale == 0 else "numeric"
+        bounds = [
+            f"{op} {bound}"
+            for op, bound in ((">", self.gt), (">=", self.ge), ("<", self.lt), ("<=", self.le))
+            if bound is not None
+        ]
+        return declared + (f" {' and '.join(bounds)}" if bounds else "")
+
+
+@dataclass(frozen=True, slots=True)
 class ColumnType:
     """How to read one column.
 
     ``scale`` is the decimal scale of Connect Decimal bytes. ``unit`` is the
     epoch unit of a timestamp/time (``iso`` for strings such as ZonedTimestamp;
     aware UTC results), ``encoding`` tells decimal bytes (base64 in JSON) from
-    numeric strings when a bare value could be either.
+    numeric strings when a bare value could be either. ``limits`` is what the
+    mapping declares the column accepts; a value outside them is refused.
     """
 
     kind: Kind
     scale: int | None = None
     unit: Unit | None = None
     encoding: Literal["auto", "bytes", "string"] = "auto"
+    limits: Limits | None = None
 
 
 ColumnTypes = Mapping[str, Mapping[str, ColumnType]]
@@ -84,26 +123,133 @@ def decimal_to_bytes(value: Decimal, scale: int) -> bytes:
 def convert_row(
     row: Mapping[str, Any], types: Mapping[str, ColumnType] | None, where: str
 ) -> dict[str, Any]:
-    """Convert every column of ``row``; columns without a type pass through."""
+    """Convert every column of ``row``; columns without a type pass through
+    (strings holding NUL are refused all the same)."""
     if not types:
-        return {k: (UNAVAILABLE if is_placeholder(v) else v) for k, v in row.items()}
+        return {k: _untyped(v, f"{where} column {k!r}") for k, v in row.items()}
     return {k: convert(v, types.get(k, RAW), f"{where} column {k!r}") for k, v in row.items()}
 
 
 def convert(value: Any, ctype: ColumnType, where: str) -> Any:
-    """Convert one wire value (JSON or Avro) to its Python value."""
+    """Convert one wire value (JSON or Avro) to its Python value, checked
+    against the column's declared limits when it has them."""
     if value is None:
         return None
     if is_placeholder(value):
         return UNAVAILABLE
     try:
-        return _CONVERTERS[ctype.kind](value, ctype, where)
+        result = _CONVERTERS[ctype.kind](value, ctype, where)
     except DecodeError:
         raise
     except (ValueError, TypeError, OverflowError, binascii.Error, InvalidOperation) as exc:
         raise DecodeError(
-            "bad_value", f"{where}: cannot read {value!r} as {ctype.kind}: {exc}"
+            "bad_value", f"{where}: cannot read {shown(value)} as {ctype.kind}: {exc}"
         ) from exc
+    if ctype.limits is not None and isinstance(result, Decimal | int):
+        if ctype.kind == "decimal" and ctype.scale is not None:
+            _same_scale(result, ctype.scale, ctype.limits, where)
+        check_limits(result, ctype.limits, where)
+    return result
+
+
+def check_limits(value: Decimal | int, limits: Limits, where: str) -> None:
+    """Refuse ``value`` unless it is finite and within the declared
+    NUMERIC(precision, scale) and bounds. Exact: no arithmetic, no rounding."""
+    if isinstance(value, bool):
+        raise DecodeError("bad_value", f"{where}: boolean where a number was expected")
+    number = value if isinstance(value, Decimal) else Decimal(value)
+    text = _number(value)
+    if not number.is_finite():
+        raise DecodeError("decimal_nan", f"{where}: {text} is not a finite decimal")
+    if limits.scale is not None and decimal_places(number) > limits.scale:
+        raise DecodeError(
+            "bad_scale",
+            f"{where}: {text} has more than {limits.scale} decimal places "
+            f"(declared {limits.describe()}); refused, not rounded",
+        )
+    if (
+        limits.precision is not None
+        and number
+        and number.adjusted() >= limits.precision - (limits.scale or 0)
+    ):
+        raise DecodeError(
+            "value_out_of_range",
+            f"{where}: {text} is out of range for {limits.describe()} "
+            f"(|value| must be below 1E+{limits.precision - (limits.scale or 0)})",
+        )
+    if (
+        (limits.gt is not None and not number > limits.gt)
+        or (limits.ge is not None and not number >= limits.ge)
+        or (limits.lt is not None and not number < limits.lt)
+        or (limits.le is not None and not number <= limits.le)
+    ):
+        raise DecodeError(
+            "value_out_of_range", f"{where}: {text} is out of range for {limits.describe()}"
+        )
+
+
+def decimal_places(value: Decimal) -> int:
+    """Decimal places that carry a digit: 8.00 has none, 1.505 three, 0E-10 none."""
+    _sign, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int) or exponent >= 0:
+        return 0
+    kept = len(digits)
+    while kept and digits[kept - 1] == 0:
+        kept -= 1
+    if not kept:
+        return 0
+    return max(0, -exponent - (len(digits) - kept))
+
+
+def _same_scale(value: Decimal | int, scale: int, limits: Limits, where: str) -> None:
+    """The wire scale (from the event's schema) must be the declared one."""
+    if limits.scale is not None and scale != limits.scale:
+        raise DecodeError(
+            "bad_scale",
+            f"{where}: the change event's schema gives decimal scale {scale} (value read as "
+            f"{_number(value)}) but the column is declared {limits.describe()}; "
+            "refused, not rescaled",
+        )
+
+
+def _number(value: Decimal | int, limit: int = 40) -> str:
+    text = str(value)
+    return text if len(text) <= limit else f"{text[:20]}...({len(text)} characters)"
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """``repr`` of a value for a message, cut short: NUL and other control
+    characters come out escaped, so the message itself is storable text."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def refuse_nul(value: Any, where: str) -> None:
+    """Refuse a string holding NUL, at any depth of a list or struct value
+    (decoded JSON and Avro: dicts and lists)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise DecodeError(
+                "nul_byte",
+                f"{where}: {shown(value)} contains a NUL byte (\\x00), which text cannot store",
+            )
+    elif isinstance(value, dict):
+        for item in value.values():
+            refuse_nul(item, where)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            refuse_nul(item, where)
+
+
+def _untyped(value: Any, where: str) -> Any:
+    if isinstance(value, str):
+        if "\x00" in value:
+            refuse_nul(value, where)
+        return UNAVAILABLE if value == PLACEHOLDER else value
+    if is_placeholder(value):
+        return UNAVAILABLE
+    refuse_nul(value, where)
+    return value
 
 
 def _decimal(value: Any, ctype: ColumnType, where: str) -> Decimal:
@@ -201,6 +347,11 @@ def _bool(value: Any, ctype: ColumnType, where: str) -> bool:
 
 
 def _text(value: Any, ctype: ColumnType, where: str) -> Any:
+    if isinstance(value, str):  # the common case, checked inline
+        if "\x00" in value:
+            refuse_nul(value, where)
+    else:
+        refuse_nul(value, where)
     return value
 
 
