@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from psledger.cli import Context, cli, guarded, pass_ctx
+from psledger.read_side import ViewThread
 
 log = logging.getLogger("psledger.http")
 
@@ -60,12 +61,16 @@ def serve(
                 err=True,
             )
     app = create_app(ctx.settings, wiring=ctx.wiring, access=access)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level=log_level,
-        access_log=access_log,
-        workers=1,
-        proxy_headers=False,
-    )
+    views = ViewThread(ctx.wiring.read_side).start()  # keeps the read views current
+    try:
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level=log_level,
+            access_log=access_log,
+            workers=1,
+            proxy_headers=False,
+        )
+    finally:
+        views.stop()

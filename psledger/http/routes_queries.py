@@ -8,11 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import WithJsonSchema
 
-from domain.errors import UnknownEntity
-from domain.invoice import Invoice
-from projections.erp import erp_payload
-from projections.views import invoice_view
 from psledger import queries
+from psledger.app import LedgerApplication
 from psledger.http.auth import READ, authorize
 from psledger.http.config import User
 from psledger.http.models import (
@@ -24,7 +21,6 @@ from psledger.http.models import (
     error_responses,
 )
 from psledger.http.service import service_of
-from psledger.ledger import Ledger
 
 router = APIRouter(tags=["queries"])
 
@@ -36,11 +32,17 @@ ERRORS = error_responses(401, 403, 404, 422, 503)
 DATE_TIME = WithJsonSchema({"type": "string", "format": "date-time"})
 
 
-def _invoice(ledger: Ledger, number: str) -> Invoice:
-    found: Invoice | None = ledger.load(Invoice, number)
-    if found is None:
-        raise UnknownEntity(f"invoice {number} is not known to the ledger")
-    return found
+def _views(request: Request) -> LedgerApplication:
+    """The views, caught up to the store's last event (a no-op while `serve`'s
+    runner keeps them current)."""
+    wiring = service_of(request).wiring
+    wiring.read_side.catch_up()
+    return wiring.app
+
+
+def _summary(view: dict[str, Any]) -> dict[str, Any]:
+    view.pop("lines", None)
+    return view
 
 
 @router.get("/invoices", response_model=list[InvoiceSummary], responses=ERRORS)
@@ -52,11 +54,11 @@ async def list_invoices(
     state: Filter = None,
 ) -> list[dict[str, Any]]:
     """Invoices and credit notes (without lines), by period then number."""
-    ledger = service_of(request).wiring.ledger
 
     def work() -> list[dict[str, Any]]:
-        found = queries.find_invoices(ledger, contract=contract, period=period, state=state)
-        return [invoice_view(inv, with_lines=False) for inv in found]
+        app = _views(request)
+        found = queries.invoice_rows(app, contract=contract, period=period, state=state)
+        return [_summary(view) for view in found]
 
     return await service_of(request).run(work)
 
@@ -64,15 +66,15 @@ async def list_invoices(
 @router.get("/invoices/{number}", response_model=InvoiceDetail, responses=ERRORS)
 async def get_invoice(request: Request, _user: Reader, number: Id) -> dict[str, Any]:
     """One invoice with its lines; each line names its work item and source record."""
-    ledger = service_of(request).wiring.ledger
-    return await service_of(request).run(lambda: invoice_view(_invoice(ledger, number)))
+    return await service_of(request).run(lambda: queries.invoice_row(_views(request), number))
 
 
 @router.get("/invoices/{number}/erp", response_model=ErpPayload, responses=ERRORS)
 async def get_erp_payload(request: Request, _user: Reader, number: Id) -> dict[str, Any]:
     """The invoice as the ERP receives it: lines summarised, item ids kept."""
-    ledger = service_of(request).wiring.ledger
-    return await service_of(request).run(lambda: erp_payload(_invoice(ledger, number)))
+    return await service_of(request).run(
+        lambda: queries.invoice_row(_views(request), number, "erp")
+    )
 
 
 @router.get("/entities/{entity_id}/history", response_model=list[HistoryEntry], responses=ERRORS)
