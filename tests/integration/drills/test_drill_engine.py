@@ -120,3 +120,4 @@ def test_engine_killed_mid_snapshot_and_mid_stream_converges(
         assert len(captured) > ENTRIES
         clean = clean_pass(f"sqlite:///{tmp_path}/clean-{run}.db", ListSource(captured))
         assert_converged(store, clean, context).close()
+        print(f"drill ok: {context}", flush=True)

@@ -132,6 +132,7 @@ def test_postgres_restarted_mid_batch_then_a_rerun_converges(
             )
             assert code == 0, f"{context}: the rerun failed\n{out}\n{err}"
         assert_converged(url, clean, context).close()
+        print(f"drill ok: {context}: {outcomes[-1]}", flush=True)
     print("restart outcomes:", *outcomes, sep="\n  ")
 
 
@@ -157,6 +158,7 @@ def test_two_ingests_of_one_file_at_once_give_one_pass(
         for code, out, err in results:
             assert code == 0, f"{context}\n{out}\n{err}"
         assert_converged(url, clean, context).close()
+        print(f"drill ok: {context}", flush=True)
 
 
 def billed_lines(invoices: dict[str, tuple[Any, ...]]) -> list[tuple[str, str, str]]:
@@ -193,7 +195,7 @@ def test_billing_while_ingesting_both_succeed_and_nothing_is_billed_twice(
             assert max(Counter(item for item, _, _ in lines).values()) == 1, context
             assert set(lines) <= clean_lines, context
             left = {k for k, v in states(wiring).items() if v[0] != clean.states[k][0]}
-            print(f"{context}: {during}; afterwards {len(left)} items not invoiced as in one pass")
+            print(f"drill ok: {context}: {during}; {len(left)} items not invoiced as in one pass")
         finally:
             wiring.close()
 
@@ -251,3 +253,4 @@ def test_billing_killed_after_a_contract_then_rerun_gives_the_invoices_of_one_ru
 
         # then the invoices are those of one run (billing once more adds nothing)
         assert_converged(url, clean, context).close()
+        print(f"drill ok: {context}", flush=True)

@@ -131,6 +131,7 @@ def test_sigkill_at_a_fault_point_then_restart_loses_and_doubles_nothing(
 
         # then the store holds exactly what one clean pass holds
         assert_converged(url, clean, context).close()
+        print(f"drill ok: {context}", flush=True)
 
 
 def rebalancing(admin: AdminClient, group: str) -> bool:
@@ -176,3 +177,4 @@ def test_one_of_three_consumers_killed_during_a_rebalance_loses_and_doubles_noth
                 assert code in (0, 3), f"{context}\n{out}\n{err}"
         # and the store holds exactly what one clean pass holds
         assert_converged(url, clean, f"{context} (rebalance seen: {saw})").close()
+        print(f"drill ok: {context} (rebalance seen: {saw})", flush=True)
