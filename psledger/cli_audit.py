@@ -15,7 +15,6 @@ from pathlib import Path
 import click
 
 from domain.errors import InputError
-from domain.invoice import Invoice
 from psledger.audit.journal import Digest, Verification, take_digest, verify
 from psledger.audit.ledger_side import LedgerSide
 from psledger.audit.psa_source import (
@@ -26,7 +25,8 @@ from psledger.audit.psa_source import (
     tables_to_read,
 )
 from psledger.audit.reconcile import Reconciler, Report
-from psledger.audit.trace import render_text, trace
+from psledger.audit.trace import trace
+from psledger.audit.trace_text import render_text
 from psledger.cli import Context, cli, emit_json, guarded, pass_ctx
 from psledger.render import table
 from psledger.store.journal import JournalStore
@@ -118,8 +118,7 @@ def audit_backfill(ctx: Context) -> None:
 def audit_trace(ctx: Context, number: str, fmt: str) -> None:
     """Every line of an invoice -> its work item -> the events that billed it,
     each with who, when and its source position; the approval and rule version."""
-    ledger = ctx.wiring.ledger
-    found = trace(lambda n: ledger.load(Invoice, n), ledger.app.aggregate_events, number)
+    found = trace(ctx.wiring.app, number)
     if fmt == "json":
         emit_json(found)
     else:

@@ -10,26 +10,32 @@ holds them) or the webhook delivery. The invoice's own events (drafted,
 issued, posted, repricing approved) and its rule version head the trace.
 
 The events are read from the store, one aggregate at a time: the cost is
-the invoice's items' histories, never the whole store's.
+the invoice's items' histories, never the whole store's; a line's history,
+once billed, never changes and is kept (`Tracer`).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
+from weakref import WeakKeyDictionary
 
+import orjson
 from eventsourcing.domain import DomainEventProtocol
 
 from domain.errors import UnknownEntity
 from domain.handlers import ITEM_KINDS
 from domain.invoice import Invoice
 from domain.provenance import Provenance
-from projections.views import plain_dict
+from psledger.app import LedgerApplication
 
 Event = DomainEventProtocol[UUID]
-EventReader = Callable[[UUID], Sequence[Event]]
+EventReader = Callable[[UUID, int | None], Sequence[Event]]  # (aggregate id, after version)
 
 ROLES = {
     "Captured": "capture",
@@ -109,10 +115,13 @@ def trace_entry(event: Event) -> dict[str, Any]:
     }
 
 
-def billed_events(events: Sequence[Event], invoice: str, drafted: datetime | None) -> list[Event]:
-    """The item's events up to the one that put it on `invoice` (and the
-    postings right after it); without one (a rebill after a repricing), the
-    events recorded up to the invoice's drafting."""
+def billed_events(
+    events: Sequence[Event], invoice: str, drafted: datetime | None
+) -> tuple[list[Event], bool]:
+    """The item's events up to the one that put it on `invoice`, and True;
+    without one (a rebill after a repricing), the events recorded up to the
+    invoice's drafting, and False. Either is history that never changes
+    (a posting after it is on the invoice's own events)."""
     names = {"Invoiced": "invoice_number", "Credited": "credit_note"}
     cut = None
     for i, event in enumerate(events):
@@ -120,55 +129,99 @@ def billed_events(events: Sequence[Event], invoice: str, drafted: datetime | Non
         if field is not None and getattr(event, field, None) == invoice:
             cut = i
     if cut is None:
-        return [e for e in events if drafted is None or recorded_at(e) <= drafted]
-    end = cut + 1
-    while end < len(events) and event_name(events[end]) == "Posted":
-        end += 1
-    return list(events[:end])
+        return [e for e in events if drafted is None or recorded_at(e) <= drafted], False
+    return list(events[: cut + 1]), True
 
 
-def trace_invoice(invoice: Invoice, read: EventReader) -> dict[str, Any]:
-    """The invoice's lineage as a JSON-ready dict (`read` gives an aggregate's events)."""
-    own = list(read(invoice.id))
-    drafted = recorded_at(own[0]) if own else None
-    header = invoice.header
-    histories: dict[tuple[str, str], list[Event]] = {}
-    lines = []
-    for line in invoice.lines:
+def json_ready(value: Any) -> Any:
+    """Decimals and dates as strings, provenance as its set fields (orjson)."""
+    return orjson.loads(orjson.dumps(value, default=_encode))
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Provenance):
+        return value.to_dict()
+    raise TypeError(f"cannot trace a {type(value).__name__}")
+
+
+@dataclass
+class _Known:
+    """An invoice traced before: its state, its events so far, its lines."""
+
+    invoice: Invoice
+    version: int
+    events: list[dict[str, Any]]
+    lines: list[dict[str, Any]]
+    drafted: datetime
+    histories: dict[UUID, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+class Tracer:
+    """Traces the invoices of one event store.
+
+    The store is append-only: an invoice's lines never change after it is
+    drafted, and a line's history up to the event that billed it never
+    changes. Both are kept once read, so tracing an invoice again costs one
+    query for its new events, if any.
+    """
+
+    def __init__(self, read: EventReader, size: int = 2_000) -> None:
+        self.read = read
+        self.size = size
+        self.known: OrderedDict[str, _Known] = OrderedDict()
+
+    def trace(self, number: str) -> dict[str, Any]:
+        """The trace of invoice `number`; UnknownEntity when there is none."""
+        known = self._known(number)
+        lines = [
+            head | {"events": self._history(known, line)}
+            for head, line in zip(known.lines, known.invoice.lines, strict=True)
+        ]
+        return _head(known.invoice) | {"events": known.events, "lines": lines}
+
+    def _known(self, number: str) -> _Known:
+        known = self.known.get(number)
+        new = list(self.read(Invoice.id_for(number), known.version if known else None))
+        if known is None:
+            invoice: Invoice | None = None
+            for event in new:
+                invoice = event.mutate(invoice)  # type: ignore[attr-defined]
+            if invoice is None:
+                raise UnknownEntity(f"invoice {number} is not known to the ledger")
+            heads = [json_ready(_line_head(line)) for line in invoice.lines]
+            known = _Known(invoice, invoice.version, [], heads, recorded_at(new[0]))
+            self.known[number] = known
+            if len(self.known) > self.size:
+                self.known.popitem(last=False)
+        else:
+            self.known.move_to_end(number)
+            for event in new:
+                event.mutate(known.invoice)  # type: ignore[attr-defined]
+        if new:
+            known.version = known.invoice.version
+            known.events = known.events + json_ready([trace_entry(e) for e in new])
+        return known
+
+    def _history(self, known: _Known, line: dict[str, Any]) -> list[dict[str, Any]]:
         kind, item_id = line.get("item_kind"), line.get("item_id")
-        events: list[Event] = []
-        if item_id and kind in ITEM_KINDS:
-            key = (str(kind), str(item_id))
-            if key not in histories:
-                cls = ITEM_KINDS[str(kind)]
-                histories[key] = billed_events(
-                    list(read(cls.id_for(str(item_id)))), invoice.business_id, drafted
-                )
-            events = histories[key]
-        lines.append(
-            {
-                "line_no": line.get("line_no"),
-                "item_kind": kind,
-                "item_id": item_id,
-                "part": line.get("part"),
-                "description": line.get("description"),
-                "quantity": line.get("quantity"),
-                "net": line.get("net"),
-                "rule_version": line.get("rule_version"),
-                "contract_version": line.get("contract_version"),
-                "credits_line": line.get("credits_line"),
-                "source": line.get("source"),
-                "source_position": position(line.get("source_record")),
-                "approval": {
-                    "by": line.get("approved_by"),
-                    "at": line.get("approved_at"),
-                    "source": line.get("approval_source"),
-                    "position": position(line.get("approval_record")),
-                },
-                "events": [trace_entry(e) for e in events],
-            }
-        )
-    return plain_dict(
+        if not item_id or kind not in ITEM_KINDS:
+            return []
+        key = ITEM_KINDS[str(kind)].id_for(str(item_id))
+        found = known.histories.get(key)
+        if found is None:
+            number = known.invoice.business_id
+            events, final = billed_events(list(self.read(key, None)), number, known.drafted)
+            found = json_ready([trace_entry(e) for e in events])
+            if final:
+                known.histories[key] = found
+        return found
+
+
+def _head(invoice: Invoice) -> dict[str, Any]:
+    header = invoice.header
+    head: dict[str, Any] = json_ready(
         {
             "invoice": invoice.business_id,
             "kind": invoice.kind,
@@ -184,44 +237,41 @@ def trace_invoice(invoice: Invoice, read: EventReader) -> dict[str, Any]:
             "repricing_of": header.get("repricing_of"),
             "repricing_approved_by": header.get("approved_by"),
             "repricing_approved_at": header.get("approved_at"),
-            "events": [trace_entry(e) for e in own],
-            "lines": lines,
         }
     )
+    return head
 
 
-def trace(load: Callable[[str], Invoice | None], read: EventReader, number: str) -> dict[str, Any]:
-    """The trace of invoice `number`; UnknownEntity when there is none."""
-    invoice = load(number)
-    if invoice is None:
-        raise UnknownEntity(f"invoice {number} is not known to the ledger")
-    return trace_invoice(invoice, read)
+def _line_head(line: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "line_no": line.get("line_no"),
+        "item_kind": line.get("item_kind"),
+        "item_id": line.get("item_id"),
+        "part": line.get("part"),
+        "description": line.get("description"),
+        "quantity": line.get("quantity"),
+        "net": line.get("net"),
+        "rule_version": line.get("rule_version"),
+        "contract_version": line.get("contract_version"),
+        "credits_line": line.get("credits_line"),
+        "source": line.get("source"),
+        "source_position": position(line.get("source_record")),
+        "approval": {
+            "by": line.get("approved_by"),
+            "at": line.get("approved_at"),
+            "source": line.get("approval_source"),
+            "position": position(line.get("approval_record")),
+        },
+    }
 
 
-def render_text(found: dict[str, Any]) -> str:
-    """The trace for a terminal: header, the invoice's events, then each line."""
-    out = [
-        f"{found['kind']} {found['invoice']} ({found['state']}), contract "
-        f"{found['contract_id']}, period {found['period']}",
-        f"rule version {found['rule_version']}; net {found['net']} tax {found['tax']} "
-        f"gross {found['gross']} {found['currency']}",
-        "invoice events:",
-        *(_event_line(e) for e in found["events"]),
-    ]
-    for line in found["lines"]:
-        what = f"{line['item_kind']} {line['item_id'] or ''} {line['part']}".replace("  ", " ")
-        out.append(f"line {line['line_no']}: {what} net {line['net']} ({line['source']})")
-        approval = line["approval"]
-        if approval["by"] or approval["source"]:
-            out.append(f"  approved by {approval['by']} at {approval['at']} ({approval['source']})")
-        out.extend(_event_line(e) for e in line["events"])
-    return "\n".join(out)
+_TRACERS: WeakKeyDictionary[LedgerApplication, Tracer] = WeakKeyDictionary()
 
 
-def _event_line(entry: dict[str, Any]) -> str:
-    business = entry["business_time"] or "-"
-    return (
-        f"  v{entry['version']} {entry['event']:<18} {entry['role']:<10} "
-        f"business {business} recorded {entry['recorded_at']} by {entry['actor'] or '-'}: "
-        f"{entry['source']}"
-    )
+def trace(app: LedgerApplication, number: str) -> dict[str, Any]:
+    """The trace of invoice `number` in `app`'s store (one tracer per store)."""
+    tracer = _TRACERS.get(app)
+    if tracer is None:
+        events = app.events
+        tracer = _TRACERS[app] = Tracer(lambda key, gt: list(events.get(key, gt=gt)))
+    return tracer.trace(number)

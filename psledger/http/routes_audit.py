@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.invoice import Invoice
 from psledger.audit.trace import trace
 from psledger.http.auth import READ, authorize
 from psledger.http.config import User
@@ -78,9 +77,5 @@ class InvoiceTrace(_Open):
 async def get_trace(request: Request, _user: Reader, number: Id) -> dict[str, Any]:
     """Every line -> its work item -> the events that billed it, with who, when
     (business and recorded time) and the source position of each."""
-    ledger = service_of(request).wiring.ledger
-
-    def work() -> dict[str, Any]:
-        return trace(lambda n: ledger.load(Invoice, n), ledger.app.aggregate_events, number)
-
-    return await service_of(request).run(work)
+    app = service_of(request).wiring.app
+    return await service_of(request).run(trace, app, number)

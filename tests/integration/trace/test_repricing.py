@@ -13,6 +13,7 @@ import orjson
 from click.testing import CliRunner
 
 from domain.invoice import Invoice
+from psledger.audit.trace import trace
 from psledger.bootstrap import Wiring
 from psledger.cli import cli
 
@@ -83,6 +84,7 @@ def test_an_approved_repricing_is_issued_by_the_next_billing_run(
     before = events(demo)
     args = ("projections", "diff", "--rules", str(rules), "--period", "2026-01", "--apply")
 
+    traced_before = trace(demo.app, JANUARY)
     applied = psledger(demo, *args, "--by", "fin.ance")
 
     assert "1 repricings approved by fin.ance" in applied
@@ -112,6 +114,12 @@ def test_an_approved_repricing_is_issued_by_the_next_billing_run(
     assert rebill.header["approved_by"] == "fin.ance"
     assert len(rebill.lines) == len(original.lines) - 1
     assert original.repriced_by == f"{JANUARY}-R1"
+    # the trace shows the approval and the repricing on the original's own events
+    events_now = trace(demo.app, JANUARY)["events"]
+    assert len(events_now) == len(traced_before["events"]) + 2
+    approval = next(e for e in events_now if e["event"] == "RepricingApproved")
+    assert approval["actor"] == "fin.ance" and approval["data"]["rule_version"] == approved
+    assert trace(demo.app, f"{JANUARY}-R1")["repricing_approved_by"] == "fin.ance"
     again = psledger(demo, "bill", "--period", "2026-03")
     assert again.startswith("billing 2026-03: 0 events appended")
     after = diff(demo, rules, "--period", "2026-01")
