@@ -121,9 +121,12 @@ def read_file(path: Path) -> bytes:
 
 
 # Subcommands register themselves on `cli`.
+from psledger import cli_audit as _audit  # noqa: E402,F401
 from psledger import cli_commands as _commands  # noqa: E402,F401
+from psledger import cli_db as _db  # noqa: E402,F401
 from psledger import cli_demo as _demo  # noqa: E402,F401
 from psledger import cli_ingest as _ingest  # noqa: E402,F401
+from psledger import cli_projections as _projections  # noqa: E402,F401
 from psledger import cli_publish as _publish  # noqa: E402,F401
 from psledger import cli_rebuild as _rebuild  # noqa: E402,F401
 from psledger import cli_serve as _serve  # noqa: E402,F401

@@ -45,6 +45,7 @@ def store_environment(store: str) -> dict[str, str]:
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": path or ":memory:",
             "SQLITE_LOCK_TIMEOUT": "30",
+            "CREATE_TABLE": "false",  # the schema is psledger/store/migrations.py's
             "APPLICATION_RECORDER_TOPIC": "psledger.store.sqlite:LedgerSQLiteRecorder",
         }
     if parts.scheme in ("postgresql", "postgres"):
@@ -60,6 +61,10 @@ def store_environment(store: str) -> dict[str, str]:
             "POSTGRES_CONNECT_TIMEOUT": "10",
             "POSTGRES_LOCK_TIMEOUT": "30",
             "POSTGRES_POOL_SIZE": "4",
+            # check a pooled connection before use: after a server restart the
+            # pool replaces the dead ones instead of failing once with each
+            "POSTGRES_PRE_PING": "y",
+            "CREATE_TABLE": "false",  # the schema is psledger/store/migrations.py's
             "APPLICATION_RECORDER_TOPIC": "psledger.store.postgres:LedgerPostgresRecorder",
         }
     raise InputError(

@@ -7,12 +7,18 @@ Ledger errors map to statuses by class:
                                          a webhook naming an unknown entity is 409)
     other DomainError              409  illegal_transition, conflicting_terms, ...
     MissingDependency              409
-    InfrastructureError            503
+    InfrastructureError            503  (store_unavailable when the event store
+                                         cannot be reached; Retry-After: 1)
+    a store conflict left over     409  write_conflict (the retry loops normally
+                                         absorb these)
+    other store (driver) errors    503  / 500, mapped as psledger.store.errors does
     anything unexpected            500  (logged with its traceback; the answer
                                          carries no detail)
 
 Messages are the ledger's one-line messages; they never carry a token or a
-webhook secret (neither reaches the ledger).
+webhook secret (neither reaches the ledger), nor the name of an internal
+table, index, constraint or prepared statement (`public_detail`): the store's
+errors are translated at the boundary and logged in full.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from eventsourcing.persistence import PersistenceError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -34,6 +41,7 @@ from domain.errors import (
     MissingDependency,
     UnknownEntity,
 )
+from psledger.store.errors import StoreConflict, StoreUnavailable, scrub, translate
 
 log = logging.getLogger("psledger.http")
 
@@ -63,6 +71,20 @@ def one_line(text: str, limit: int = 500) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
+def public_detail(exc: BaseException) -> str:
+    """One line for a client: no internal table, constraint or statement names."""
+    return one_line(scrub(str(exc)))
+
+
+def from_store_error(exc: PersistenceError) -> ApiError:
+    """A driver-level error that reached the boundary untranslated."""
+    translated = translate(exc)
+    if isinstance(translated, StoreConflict):
+        return ApiError(409, "write_conflict", public_detail(translated))
+    assert isinstance(translated, LedgerError)
+    return from_ledger_error(translated)
+
+
 def from_ledger_error(exc: LedgerError, *, unknown_status: int = 404) -> ApiError:
     detail = one_line(str(exc)) or exc.reason
     if isinstance(exc, WebhookInvalid):
@@ -74,8 +96,9 @@ def from_ledger_error(exc: LedgerError, *, unknown_status: int = 404) -> ApiErro
     if isinstance(exc, (DomainError, MissingDependency)):
         return ApiError(409, exc.reason, detail)
     if isinstance(exc, InfrastructureError):
-        log.error("event store error: %s", detail)
-        return ApiError(503, exc.reason, detail)
+        log.error("infrastructure error: %s", detail)
+        retry = {"Retry-After": "1"} if isinstance(exc, StoreUnavailable) else None
+        return ApiError(503, exc.reason, public_detail(exc) or exc.reason, headers=retry)
     return ApiError(400, exc.reason, detail)
 
 
@@ -107,6 +130,11 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, LedgerError)
         return error_response(from_ledger_error(exc))
 
+    async def on_store_error(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, PersistenceError)
+        log.error("event store error: %s: %s", type(exc).__name__, one_line(str(exc)))
+        return error_response(from_store_error(exc))
+
     async def on_validation(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         errors = _validation_errors(exc)
@@ -129,6 +157,7 @@ def install(app: FastAPI) -> None:
 
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(LedgerError, on_ledger_error)
+    app.add_exception_handler(PersistenceError, on_store_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)

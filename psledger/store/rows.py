@@ -49,6 +49,7 @@ class ParkedRow:
     raw: bytes
     reason: str
     parked_at: datetime
+    targets: tuple[str, ...] | None = None  # kind:id it changes (None: rows from before)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,29 @@ class PositionRow:
     source: str
     partition: int
     offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class StagedRow:
+    """A piece of a source transaction not yet complete, kept until its END's
+    counts are met, whichever consumer holds the last piece."""
+
+    tx_id: str
+    source: str
+    partition: int
+    offset: int
+    raw: bytes
+    staged_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """An issued invoice, re-issue or credit note's ERP payload (JSON), written
+    in the transaction that issues it; a relay publishes it later."""
+
+    number: str
+    payload: bytes
+    created_at: datetime
 
 
 @dataclass
@@ -69,6 +93,11 @@ class LedgerRows:
     parked: list[ParkedRow] = field(default_factory=list)
     unparked: list[str] = field(default_factory=list)
     positions: list[PositionRow] = field(default_factory=list)
+    staged: list[StagedRow] = field(default_factory=list)
+    unstaged: list[tuple[str, int, int]] = field(default_factory=list)  # (source, part, position)
+    source_order: list[tuple[str, int]] = field(default_factory=list)  # (entity, lsn applied)
+    outbox: list[OutboxRow] = field(default_factory=list)
+    outbox_sent: list[tuple[str, str]] = field(default_factory=list)  # (number, sent_at ISO)
 
     def __bool__(self) -> bool:
         return any(
@@ -80,5 +109,10 @@ class LedgerRows:
                 self.parked,
                 self.unparked,
                 self.positions,
+                self.staged,
+                self.unstaged,
+                self.source_order,
+                self.outbox,
+                self.outbox_sent,
             )
         )

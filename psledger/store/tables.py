@@ -13,42 +13,19 @@ class Dialect:
     placeholder: str  # "?" or "%s"
     blob: str  # "BLOB" or "BYTEA"
     bigint: str
+    name: str = ""  # "sqlite" or "postgres"
 
 
-SQLITE = Dialect("?", "BLOB", "INTEGER")
-POSTGRES = Dialect("%s", "BYTEA", "BIGINT")
+SQLITE = Dialect("?", "BLOB", "INTEGER", "sqlite")
+POSTGRES = Dialect("%s", "BYTEA", "BIGINT", "postgres")
 
 
 class LedgerTables:
-    """Creates, writes and reads psledger_* tables in one SQL dialect."""
+    """Writes and reads psledger_* tables in one SQL dialect (their DDL is in
+    psledger/store/migrations.py)."""
 
     def __init__(self, dialect: Dialect) -> None:
         self.d = dialect
-
-    def create_statements(self) -> list[str]:
-        d = self.d
-        return [
-            "CREATE TABLE IF NOT EXISTS psledger_dedup ("
-            "key TEXT PRIMARY KEY, result TEXT NOT NULL, recorded_at TEXT NOT NULL)",
-            "CREATE TABLE IF NOT EXISTS psledger_entities ("
-            "kind TEXT NOT NULL, business_id TEXT NOT NULL, parent_id TEXT, "
-            "PRIMARY KEY (kind, business_id))",
-            "CREATE INDEX IF NOT EXISTS psledger_entities_parent "
-            "ON psledger_entities (kind, parent_id)",
-            "CREATE TABLE IF NOT EXISTS psledger_quarantine ("
-            f"id TEXT PRIMARY KEY, source TEXT NOT NULL, part {d.bigint} NOT NULL, "
-            f"position {d.bigint} NOT NULL, record_key TEXT, raw {d.blob} NOT NULL, "
-            "reason TEXT NOT NULL, detail TEXT NOT NULL, created_at TEXT NOT NULL, "
-            "status TEXT NOT NULL)",
-            "CREATE TABLE IF NOT EXISTS psledger_parked ("
-            f"id TEXT PRIMARY KEY, waits_for TEXT NOT NULL, source TEXT NOT NULL, "
-            f"part {d.bigint} NOT NULL, position {d.bigint} NOT NULL, raw {d.blob} NOT NULL, "
-            "reason TEXT NOT NULL, parked_at TEXT NOT NULL)",
-            "CREATE INDEX IF NOT EXISTS psledger_parked_waits ON psledger_parked (waits_for)",
-            "CREATE TABLE IF NOT EXISTS psledger_positions ("
-            f"source TEXT NOT NULL, part {d.bigint} NOT NULL, position {d.bigint} NOT NULL, "
-            "PRIMARY KEY (source, part))",
-        ]
 
     def writes(self, rows: LedgerRows) -> list[tuple[str, list[tuple[Any, ...]]]]:
         """(statement, parameter rows) pairs for executemany, in order."""
@@ -69,7 +46,9 @@ class LedgerTables:
             out.append(
                 (
                     f"INSERT INTO psledger_entities VALUES ({marks(3)}) "
-                    "ON CONFLICT (kind, business_id) DO NOTHING",
+                    # an entity that moves (a new parent) moves in the index too
+                    "ON CONFLICT (kind, business_id) DO UPDATE SET parent_id = excluded.parent_id "
+                    "WHERE excluded.parent_id IS NOT NULL",
                     [(r.kind, r.business_id, r.parent_id) for r in rows.entities],
                 )
             )
@@ -109,7 +88,7 @@ class LedgerTables:
         if rows.parked:
             out.append(
                 (
-                    f"INSERT INTO psledger_parked VALUES ({marks(8)}) ON CONFLICT (id) DO NOTHING",
+                    f"INSERT INTO psledger_parked VALUES ({marks(9)}) ON CONFLICT (id) DO NOTHING",
                     [
                         (
                             r.id,
@@ -120,9 +99,54 @@ class LedgerTables:
                             r.raw,
                             r.reason,
                             r.parked_at.isoformat(),
+                            None if r.targets is None else " ".join(r.targets),
                         )
                         for r in rows.parked
                     ],
+                )
+            )
+        if rows.unstaged:
+            out.append(
+                (
+                    f"DELETE FROM psledger_staged WHERE source = {p} AND part = {p} "
+                    f"AND position = {p}",
+                    list(rows.unstaged),
+                )
+            )
+        if rows.staged:
+            out.append(
+                (
+                    f"INSERT INTO psledger_staged VALUES ({marks(6)}) "
+                    "ON CONFLICT (source, part, position) DO NOTHING",
+                    [
+                        (r.source, r.partition, r.offset, r.tx_id, r.raw, r.staged_at.isoformat())
+                        for r in rows.staged
+                    ],
+                )
+            )
+        if rows.source_order:
+            greatest = "MAX" if self.d.name == "sqlite" else "GREATEST"
+            out.append(
+                (
+                    f"INSERT INTO psledger_source_order VALUES ({marks(2)}) "
+                    "ON CONFLICT (entity) DO UPDATE SET "
+                    f"lsn = {greatest}(psledger_source_order.lsn, excluded.lsn)",
+                    list(rows.source_order),
+                )
+            )
+        if rows.outbox:
+            out.append(
+                (
+                    f"INSERT INTO psledger_outbox VALUES ({marks(3)}, NULL) "
+                    "ON CONFLICT (number) DO NOTHING",
+                    [(r.number, r.payload, r.created_at.isoformat()) for r in rows.outbox],
+                )
+            )
+        if rows.outbox_sent:
+            out.append(
+                (
+                    f"UPDATE psledger_outbox SET sent_at = {p} WHERE number = {p}",
+                    [(sent_at, number) for number, sent_at in rows.outbox_sent],
                 )
             )
         if rows.positions:
@@ -182,6 +206,20 @@ class LedgerTables:
 
     def q_parked_waits(self) -> str:
         return "SELECT DISTINCT waits_for FROM psledger_parked"
+
+    def q_staged(self, n: int) -> str:
+        marks = ", ".join([self.d.placeholder] * n)
+        return (
+            "SELECT tx_id, source, part, position, raw FROM psledger_staged "
+            f"WHERE tx_id IN ({marks}) ORDER BY source, part, position"
+        )
+
+    def q_source_order(self, n: int) -> str:
+        marks = ", ".join([self.d.placeholder] * n)
+        return f"SELECT entity, lsn FROM psledger_source_order WHERE entity IN ({marks})"
+
+    def q_staged_txs(self) -> str:
+        return "SELECT DISTINCT tx_id FROM psledger_staged"
 
     def q_position(self) -> str:
         p = self.d.placeholder

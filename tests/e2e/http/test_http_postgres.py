@@ -64,5 +64,8 @@ def test_refusals_append_nothing_on_postgres(pg_server: LiveServer) -> None:
     assert invalid.status_code == 422
     with pg_server.client("finance") as client:
         assert len(client.get("/entities/contract:SOW-1042/history").json()) == 1
-        keys = [row["record_key"] for row in client.get("/quarantine").json()]
-    assert keys == ["pg-bad"]
+        quarantined = client.get("/quarantine").json()
+    # every refusal is kept for an operator with its reason, the sender told why
+    reasons = sorted(row["reason"] for row in quarantined)
+    assert reasons == ["conflicting_terms", "invalid_webhook", "unknown_entity"]
+    assert "pg-bad" in [row["record_key"] for row in quarantined]
