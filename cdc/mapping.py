@@ -112,6 +112,9 @@ class SourceMapping:
             lsn=event.lsn,
             tx_id=event.tx_id,
             commit_time=event.commit_time,
+            topic=event.raw.topic,
+            partition=event.raw.partition,
+            offset=event.raw.offset,
         )
 
     def _row(self, event: ChangeEvent, spec: TableMapping, where: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ ENDPOINTS: list[tuple[str, str, str, Any, set[str] | str]] = [
     ("GET", "/invoices", "/invoices", None, READ),
     ("GET", "/invoices/{number}", "/invoices/INV-1", None, READ),
     ("GET", "/invoices/{number}/erp", "/invoices/INV-1/erp", None, READ),
+    ("GET", "/invoices/{number}/trace", "/invoices/INV-1/trace", None, READ),
     ("GET", "/entities/{entity_id}/history", "/entities/SOW-1/history", None, READ),
     ("GET", "/entities/{entity_id}", "/entities/SOW-1", None, READ),
     ("GET", "/quarantine", "/quarantine", None, {AUDITOR, FINANCE, OPERATOR}),
