@@ -53,9 +53,12 @@ class ViewRecorder(Protocol):
 class AggregateFold:
     """Aggregates as of the last folded event, kept in a bounded LRU: an event
     that follows the cached version is applied in memory, any other loads
-    the aggregate at the event's version."""
+    the aggregate at the event's version. The bound should exceed the number
+    of aggregates a pass over the log touches: ingest, approval and billing
+    visit every item in turn, which an LRU smaller than that set misses
+    every time."""
 
-    def __init__(self, load: Loader, size: int = 20_000) -> None:
+    def __init__(self, load: Loader, size: int = 100_000) -> None:
         self.load = load
         self.size = size
         self.cache: OrderedDict[UUID, Any] = OrderedDict()

@@ -1,0 +1,119 @@
+"""What the lineage index, the entity index and the operations figures hold,
+and that the library's one-event `process_event` writes what paged catch-up
+writes."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import orjson
+from eventsourcing.persistence import Tracking
+from views_support import psledger, view_rows
+
+from psledger import queries
+from psledger.bootstrap import bootstrap
+from psledger.settings import Settings
+
+
+def test_every_billed_line_leads_to_its_item_and_the_events_that_billed_it(
+    demo_store: str,
+) -> None:
+    psledger(demo_store, "projections", "rebuild")
+    wiring = bootstrap(Settings(store=demo_store))
+    try:
+        app, p = wiring.app, wiring.app.tables.d.placeholder
+        for invoice in queries.find_invoices(wiring.ledger):
+            billed = sorted(
+                (line["line_no"], line["item_kind"], line["item_id"])
+                for line in invoice.lines
+                if line.get("item_id")
+            )
+            indexed = app.fetch(
+                "SELECT line_no, item_kind, item_id FROM psledger_view_lineage "
+                f"WHERE number = {p} ORDER BY line_no",
+                [invoice.business_id],
+            )
+            assert [tuple(r) for r in indexed] == billed
+            for _, kind, item_id in billed:
+                events = app.fetch(
+                    "SELECT version, event, document, provenance FROM psledger_view_item_events "
+                    f"WHERE item_kind = {p} AND item_id = {p} ORDER BY version",
+                    [kind, item_id],
+                )
+                assert [int(r[0]) for r in events] == list(range(1, len(events) + 1))
+                assert all(orjson.loads(r[3])["source_system"] for r in events)
+                if invoice.kind == "invoice":
+                    assert ("Invoiced", invoice.business_id) in {(r[1], r[2]) for r in events}
+    finally:
+        wiring.close()
+
+
+def test_the_entity_index_and_the_figures_agree_with_the_items(demo_store: str) -> None:
+    items = orjson.loads(psledger(demo_store, "items", "--format", "json").output)
+    wiring = bootstrap(Settings(store=demo_store))
+    try:
+        app = wiring.app
+        entities = {(r[0], r[1]): r[2] for r in app.fetch("SELECT * FROM psledger_view_entities")}
+        figures = queries.figures(app)
+        invoices = queries.invoice_rows(app)
+    finally:
+        wiring.close()
+    expected = Counter(
+        (
+            entities.get(("project", i["project_id"])),
+            i["state"],
+            (i["exception"] or {}).get("code"),
+        )
+        for i in items
+    )
+    assert {(f["contract"], f["state"], f["exception"]): f["count"] for f in figures["items"]} == (
+        expected
+    )
+    assert all(entities[(i["kind"], i["id"])] == i["project_id"] for i in items)
+    aging = Counter((v["state"], v["invoice_date"]) for v in invoices)
+    assert {(f["state"], f["invoice_date"]): f["count"] for f in figures["invoices"]} == aging
+
+
+def test_one_event_at_a_time_through_process_event_writes_what_pages_write(
+    demo_store: str,
+) -> None:
+    psledger(demo_store, "projections", "rebuild")
+    paged = view_rows(demo_store)
+    wiring = bootstrap(Settings(store=demo_store))
+    try:
+        read_side = wiring.read_side
+        for name, view in read_side.views.items():
+            read_side.recorder.drop(name, [view.tracking_name])
+        for notification in wiring.app.recorder.select_notifications(1, 100_000):
+            event = wiring.app.mapper.to_domain_event(notification)
+            for view in read_side.views.values():
+                view.process_event(event, Tracking("psledger", notification.id))
+    finally:
+        wiring.close()
+    assert view_rows(demo_store) == paged
+
+
+def test_two_processes_catching_up_at_once_apply_each_page_once(demo_store: str) -> None:
+    wirings = [bootstrap(Settings(store=demo_store)) for _ in range(2)]
+    errors: list[BaseException] = []
+
+    def catch_up(n: int) -> None:
+        try:
+            wirings[n].read_side.catch_up()
+        except BaseException as exc:  # the test reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=catch_up, args=(n,)) for n in range(2)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+    finally:
+        for w in wirings:
+            w.close()
+    assert errors == []
+    both = view_rows(demo_store)
+    psledger(demo_store, "projections", "rebuild")
+    assert view_rows(demo_store) == both
