@@ -13,7 +13,8 @@ embedded engine (`tests/integration/cdc/test_cdc_kafka_drill.capture`), and a
 generated firm (`tools/benchgen.py`) written as a Debezium file with its CRM
 and HR webhooks, for the drills that need no engine.
 
-`PSLEDGER_DRILL_REPEAT=N` makes each drill loop N times (default 1).
+`PSLEDGER_DRILL_REPEAT=N` makes each drill loop N times (default 1);
+`PSLEDGER_DRILL_FIRST=K` starts the loop at attempt K (to rerun one).
 """
 
 from __future__ import annotations
@@ -41,6 +42,14 @@ from psledger.bootstrap import Wiring, bootstrap  # noqa: E402
 from psledger.settings import Settings  # noqa: E402
 
 REPEAT = int(os.environ.get("PSLEDGER_DRILL_REPEAT", "1"))
+FIRST = int(os.environ.get("PSLEDGER_DRILL_FIRST", "0"))  # to rerun one attempt: its number
+
+
+def attempts() -> range:
+    """The attempt numbers of a drill's loop (each picks its own kill point)."""
+    return range(FIRST, FIRST + REPEAT)
+
+
 PERIOD = "2026-01"
 PSLEDGER = [sys.executable, "-m", "psledger"]
 

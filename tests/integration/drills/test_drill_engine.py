@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from drill_support import REPEAT, assert_converged, clean_pass, finish, psledger, store_ledger
+from drill_support import assert_converged, attempts, clean_pass, finish, psledger, store_ledger
 from psa_firm import ListSource, Recording, create_psa, drop_slot, engine, execute, new_slot
 from support.postgres import PostgresCluster
 from test_cdc_kafka_drill import STREAMED
@@ -81,7 +81,7 @@ def engine_run(
 def test_engine_killed_mid_snapshot_and_mid_stream_converges(
     pg_cluster: PostgresCluster, tmp_path: Path
 ) -> None:
-    for attempt in range(REPEAT):
+    for attempt in attempts():
         snapshot_kill, stream_kill = KILLS[attempt % len(KILLS)]
         context = f"attempt {attempt}: {snapshot_kill}, then {stream_kill}"
         run = uuid.uuid4().hex[:8]

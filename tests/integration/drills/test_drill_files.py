@@ -26,9 +26,9 @@ from typing import Any
 import pytest
 from drill_support import (
     PERIOD,
-    REPEAT,
     Clean,
     assert_converged,
+    attempts,
     clean_pass,
     dedup_keys,
     finish,
@@ -104,7 +104,7 @@ def test_postgres_restarted_mid_batch_then_a_rerun_converges(
 ) -> None:
     generated, clean = firm
     outcomes: list[str] = []
-    for attempt in range(REPEAT):
+    for attempt in attempts():
         threshold = 150 + (attempt * 370) % (RECORDS - 600)  # a record number mid-file
         context = f"restart after record {threshold} (attempt {attempt})"
         url = fresh_store(own_cluster, generated)
@@ -141,7 +141,7 @@ def test_two_ingests_of_one_file_at_once_give_one_pass(
     backend: str, firm: tuple[Firm, Clean], pg_cluster: PostgresCluster, tmp_path: Path
 ) -> None:
     generated, clean = firm
-    for attempt in range(REPEAT):
+    for attempt in attempts():
         context = f"{backend}, attempt {attempt}"
         if backend == "sqlite":
             url = f"sqlite:///{tmp_path}/twice-{attempt}.db"
@@ -171,7 +171,7 @@ def test_billing_while_ingesting_both_succeed_and_nothing_is_billed_twice(
 ) -> None:
     generated, clean = firm
     clean_lines = set(billed_lines(clean.invoices))
-    for attempt in range(REPEAT):
+    for attempt in attempts():
         context = f"attempt {attempt}"
         url = fresh_store(pg_cluster, generated)
 
@@ -235,7 +235,7 @@ def test_billing_killed_after_a_contract_then_rerun_gives_the_invoices_of_one_ru
 ) -> None:
     generated, clean = firm
     assert generated.plan.contracts >= 2
-    for attempt in range(REPEAT):
+    for attempt in attempts():
         context = f"attempt {attempt}"
         url = fresh_store(pg_cluster, generated)
         code, out, err = finish(psledger(url, "ingest", "debezium", str(generated.file)))

@@ -26,9 +26,9 @@ from typing import Any
 import pytest
 from confluent_kafka.admin import AdminClient
 from drill_support import (
-    REPEAT,
     Clean,
     assert_converged,
+    attempts,
     clean_pass,
     finish,
     position_rows,
@@ -112,7 +112,7 @@ def test_sigkill_at_a_fault_point_then_restart_loses_and_doubles_nothing(
     kafka_broker: TansuBroker,
 ) -> None:
     stream, clean = firm
-    for attempt in range(REPEAT):
+    for attempt in attempts():
         k = 1 + (attempt * 7) % 30  # 1, 8, 15, 22, 29, 6, ...: early, mid-way and late
         context = f"{point}:{k} (attempt {attempt})"
         # given the firm on fresh topics (two partitions each) and a fresh store
@@ -149,7 +149,7 @@ def test_one_of_three_consumers_killed_during_a_rebalance_loses_and_doubles_noth
 ) -> None:
     stream, clean = firm
     admin = kafka_broker.admin()
-    for attempt in range(REPEAT):
+    for attempt in attempts():
         context = f"attempt {attempt}"
         # given the firm on fresh topics of three partitions, and two consumers at work
         topics = on_topics(stream, kafka_broker, partitions=3)
