@@ -39,6 +39,8 @@ KILLS = (
     ("store_commit:2", "store_commit:1"),
     ("store_committed:2", "offsets_committed:1"),
     ("store_commit:1", "store_committed:2"),
+    ("store_committed:1", "offsets_committed:2"),  # the first stream batch's offsets flushed
+    ("store_commit:2", "offsets_committed:3"),
 )
 
 
