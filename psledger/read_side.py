@@ -115,7 +115,12 @@ class ReadSide:
             )
             if not page:
                 break
-            self._apply(views, positions, page)
+            if not self._apply(views, positions, page):
+                # another process moved a view on, or a rebuild dropped it:
+                # carry on from where the views are now
+                positions = {v.view_name: v.position() for v in views}
+                start = min(positions.values(), default=target)
+                continue
             start = page[-1].id
             read += len(page)
             if progress is not None:
@@ -124,7 +129,9 @@ class ReadSide:
 
     def _apply(
         self, views: list[LedgerView], positions: dict[str, int], page: Sequence[Notification]
-    ) -> None:
+    ) -> bool:
+        """Write the page into each view behind it; False if one of them had
+        moved meanwhile (that one is left as it was)."""
         writes = {v.view_name: ViewWrites() for v in views}
         mapper = self.app.mapper
         for notification in page:
@@ -133,18 +140,19 @@ class ReadSide:
             for view in views:
                 if notification.id > positions[view.view_name]:
                     view.collect(writes[view.view_name], aggregate, event, notification.id)
-        end = page[-1].id
+        end, written = page[-1].id, True
         for view in views:
-            if positions[view.view_name] >= end:
+            name = view.view_name
+            if positions[name] >= end:
                 continue
-            view.finish(writes[view.view_name])
+            view.finish(writes[name])
             tracking = Tracking(view.tracking_name, end)
-            if not self.recorder.write(view.view_name, writes[view.view_name], tracking):
-                # another process wrote this page first: go on from where it is now
-                positions[view.view_name] = view.position()
+            if self.recorder.write(name, writes[name], tracking, expected=positions[name]):
+                positions[name] = end
             else:
-                positions[view.view_name] = end
+                written = False
             faults.reached("view_page_committed")
+        return written
 
     def rebuild(self, wanted: Sequence[str] = (), *, progress: Progress | None = None) -> int:
         """Drop the views and replay the store into them. A rebuild leaves a

@@ -21,6 +21,10 @@ from projections.read.views import ViewWrites
 UNIQUE_VIOLATION = "23505"
 
 
+class _Moved(Exception):
+    """The view is no longer where this writer found it: roll back."""
+
+
 class ViewWriter:
     """The SQL both dialects share; `p` is the placeholder."""
 
@@ -30,11 +34,20 @@ class ViewWriter:
     def _insert_tracking(self, c: Any, tracking: Tracking) -> None:
         raise NotImplementedError
 
-    def write(self, view: str, writes: ViewWrites, tracking: Tracking) -> bool:
+    def write(
+        self, view: str, writes: ViewWrites, tracking: Tracking, expected: int | None = None
+    ) -> bool:
+        """The rows and the new position in one transaction. With `expected`,
+        only if the view is still at that position (a view dropped or moved
+        on by another process meanwhile is left alone); without it, only if
+        the new position is beyond the stored one (the library's rule)."""
         p = self.p
         try:
             with self.datastore.transaction(commit=True) as c:
-                self._insert_tracking(c, tracking)
+                if expected is None:
+                    self._insert_tracking(c, tracking)
+                elif not self._advance(c, tracking, expected):
+                    raise _Moved
                 for number in sorted(writes.replaced_lineage):
                     c.execute(f"DELETE FROM psledger_view_lineage WHERE number = {p}", [number])
                 for table, by_key in writes.upserts.items():
@@ -45,13 +58,31 @@ class ViewWriter:
                     for key, row in by_key.items():
                         c.execute(f"DELETE FROM {table} WHERE {where}", list(key))
                         c.execute(insert, list(row))
-        except IntegrityError:
+        except (IntegrityError, _Moved):
             return False
         except Exception as exc:
             if getattr(exc, "sqlstate", None) == UNIQUE_VIOLATION:
                 return False  # another process wrote this view's first position
             raise
         return True
+
+    def _advance(self, c: Any, tracking: Tracking, expected: int) -> bool:
+        """Compare and set the position: a write first, so that it takes the
+        write lock (SQLite) or the row lock (PostgreSQL) before anything else."""
+        p, name, new = self.p, tracking.application_name, tracking.notification_id
+        if expected:
+            c.execute(
+                f"UPDATE {TRACKING_TABLE} SET notification_id = {p} "
+                f"WHERE application_name = {p} AND notification_id = {p} RETURNING notification_id",
+                [new, name, expected],
+            )
+        else:
+            c.execute(
+                f"INSERT INTO {TRACKING_TABLE} VALUES ({p}, {p}) "
+                "ON CONFLICT (application_name) DO NOTHING RETURNING notification_id",
+                [name, new],
+            )
+        return c.fetchone() is not None
 
     def drop(self, view: str, tracking_names: list[str]) -> None:
         """The view's rows and positions, gone in one transaction."""

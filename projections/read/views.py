@@ -44,8 +44,11 @@ class ViewWrites:
 
 
 class ViewRecorder(Protocol):
-    def write(self, view: str, writes: ViewWrites, tracking: Tracking) -> bool:
-        """Rows and position in one transaction; False if the view was already there."""
+    def write(
+        self, view: str, writes: ViewWrites, tracking: Tracking, expected: int | None = None
+    ) -> bool:
+        """Rows and position in one transaction; False (nothing written) if
+        the view is not at `expected` (or already at `tracking`)."""
 
     def max_tracking_id(self, application_name: str) -> int | None: ...
 

@@ -11,6 +11,8 @@ import orjson
 from eventsourcing.persistence import Tracking
 from views_support import psledger, view_rows
 
+from projections.read.rows import invoice_row
+from projections.read.views import ViewWrites
 from psledger import queries
 from psledger.bootstrap import bootstrap
 from psledger.settings import Settings
@@ -117,3 +119,30 @@ def test_two_processes_catching_up_at_once_apply_each_page_once(demo_store: str)
     both = view_rows(demo_store)
     psledger(demo_store, "projections", "rebuild")
     assert view_rows(demo_store) == both
+
+
+def test_a_page_for_a_view_dropped_meanwhile_is_not_written(demo_store: str) -> None:
+    # given a runner that read the invoices view at its position, then a rebuild dropped it
+    wiring = bootstrap(Settings(store=demo_store))
+    try:
+        read_side = wiring.read_side
+        read_side.catch_up()
+        view = read_side.views["invoices"]
+        seen = view.position()
+        read_side.recorder.drop("invoices", [view.tracking_name])
+        writes = ViewWrites()
+        invoice = queries.find_invoices(wiring.ledger)[0]
+        row = invoice_row(invoice, seen + 1)
+        writes.upsert("psledger_view_invoices", row[:1], row)
+        # when the runner writes its next page, expecting the view where it saw it
+        tracking = Tracking(view.tracking_name, seen + 1)
+        written = read_side.recorder.write("invoices", writes, tracking, expected=seen)
+        # then nothing is written: neither the row nor the position
+        assert written is False
+        assert view.position() == 0
+        assert wiring.app.fetch("SELECT COUNT(*) FROM psledger_view_invoices")[0][0] == 0
+        # and a runner that finds the view there from the start writes it
+        assert read_side.recorder.write("invoices", writes, tracking, expected=0) is True
+        assert view.position() == seen + 1
+    finally:
+        wiring.close()
