@@ -61,7 +61,7 @@ def test_avro_envelopes_are_ingested_like_their_json_twins(tmp_path: Path) -> No
     # then the ledger has the events the JSON records give, and January bills
     assert report.quarantined == 0 and not report.problems
     twin = ledger(tmp_path / "json.db")
-    twin.ingestor.run(FileChangeSource([FIRM_FILE]))
+    twin.pipeline.run(FileChangeSource([FIRM_FILE]))
     assert sorted(sources_of(wiring)) == sorted(sources_of(twin))
     assert len(sources_of(wiring)) > 15
     wiring.ledger.bill("2026-01")

@@ -150,7 +150,7 @@ def test_a_firm_captured_by_debezium_becomes_ledger_events_and_an_invoice(
     slot2 = new_slot()
     resnapshot = Recording(engine(pg_url, tmp_path / "offsets-2.dat", slot2))
     try:
-        again = engine_store.ingestor.run(resnapshot, flush_incomplete=False)
+        again = engine_store.pipeline.run(resnapshot, flush_incomplete=False)
     finally:
         resnapshot.close()
 
