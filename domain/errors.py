@@ -9,10 +9,18 @@
     ├── InputError                  a record or request that cannot be read
     │   ├── DecodeError             (cdc.errors) a change event that cannot be decoded
     │   ├── MappingError            (cdc.mapping_config) a change the mapping cannot map
-    │   └── WebhookInvalid          (cdc.webhooks) a webhook body that fails validation
+    │   ├── WebhookInvalid          (cdc.webhooks) a webhook body that fails validation
+    │   ├── WebhookIdReused         (psledger.inbox) a known webhook id with another body
+    │   └── Unencodable             (psledger.outbox) an ERP payload the Avro schema cannot carry
     ├── MissingDependency           waits for another record (parked, retried)
     └── InfrastructureError         store, broker, engine; raised from the driver's error
-        └── SourceError             (cdc.errors) Kafka, the registry or the engine failed
+        ├── SourceError             (cdc.errors) Kafka, the registry or the engine failed
+        ├── StoreUnavailable        (psledger.store.errors) the event store cannot be reached
+        └── PublishError            (psledger.outbox) the broker or registry failed a relay
+
+A concurrent writer is not an error: the store raises `StoreConflict` (an
+eventsourcing IntegrityError, psledger.store.errors) and the one retry loop
+(psledger.app.retrying) decides again on the new state.
 
 Every error carries a one-line message naming the record or entity and the
 reason, suitable for a CLI user and for a quarantine row.

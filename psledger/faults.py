@@ -8,6 +8,8 @@ points:
     store_committed   a batch is durable in the store, its offsets not committed
     offsets_committed a batch's offsets are committed at the source
     contract_billed   one contract of a billing run is committed
+    outbox_acked      a relay batch is acknowledged by the broker, not yet marked sent
+    outbox_marked     a relay batch is marked sent
 
 Drills (tests/integration/drills/) use it to kill at exactly the moment
 they mean to, instead of racing a timer.
