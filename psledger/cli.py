@@ -9,7 +9,8 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,8 +18,9 @@ import click
 import orjson
 
 from domain.errors import InputError, LedgerError
+from domain.period import Period
 from psledger.bootstrap import Wiring, bootstrap
-from psledger.settings import Settings
+from psledger.settings import Settings, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -80,7 +82,48 @@ def emit_json(data: Any) -> None:
     click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
 
 
-@click.group()
+def period_option(value: str | None) -> str | None:
+    """A --period value, strictly YYYY-MM (the one parser, `Period.parse`)."""
+    if value is None:
+        return None
+    parsed = Period.parse(value)
+    if str(parsed) != value:
+        raise InputError(f"period {value!r} is not a month written YYYY-MM")
+    return value
+
+
+def checked_period(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """click callback: a bad --period is a usage error naming the option."""
+    try:
+        return period_option(value)
+    except InputError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+class PsledgerGroup(click.Group):
+    """The root group: usage errors in psledger's one-line format."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        standalone = kwargs.pop("standalone_mode", True)
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[call-overload]
+        except click.exceptions.NoArgsIsHelpError as exc:
+            click.echo(exc.format_message())
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            fail("aborted")
+        except click.ClickException as exc:
+            hint = ""
+            if isinstance(exc, click.UsageError) and exc.ctx is not None:
+                hint = f" (see {exc.ctx.command_path} --help)"
+            fail(f"{exc.format_message()}{hint}", exc.exit_code)
+        if not standalone:
+            return result
+        sys.exit(result if isinstance(result, int) else 0)  # commands return None
+
+
+@click.group(cls=PsledgerGroup)
+@click.version_option(package_name="psledger", prog_name="psledger", message="%(prog)s %(version)s")
 @click.option(
     "--store",
     envvar="PSLEDGER_STORE",
@@ -104,9 +147,34 @@ def cli(ctx: click.Context, store: str | None, rules_file: Path | None) -> None:
         overrides["store"] = store
     if rules_file:
         overrides["rules_file"] = rules_file
-    context = Context(Settings(**overrides))
+    try:
+        settings = load_settings(**overrides)
+    except LedgerError as exc:
+        fail(str(exc))
+    context = Context(settings)
     ctx.obj = context
     ctx.call_on_close(context.close)
+
+
+@contextmanager
+def progress(label: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr while a long command runs, only on a terminal:
+    yields `advance(n)`; piped or redirected output stays plain."""
+    if not sys.stderr.isatty():
+        yield lambda _n: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    columns = (
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
 
 
 def main() -> None:
@@ -130,3 +198,4 @@ from psledger import cli_projections as _projections  # noqa: E402,F401
 from psledger import cli_publish as _publish  # noqa: E402,F401
 from psledger import cli_rebuild as _rebuild  # noqa: E402,F401
 from psledger import cli_serve as _serve  # noqa: E402,F401
+from psledger import cli_status as _status  # noqa: E402,F401

@@ -7,9 +7,11 @@ from pathlib import Path
 import click
 
 from domain.errors import InputError
+from domain.invoice import DRAFT, ISSUED, POSTED, REJECTED
+from domain.work_states import EXCEPTIONS, STATES
 from psledger import queries
 from psledger.app import LedgerApplication
-from psledger.cli import Context, cli, emit_json, guarded, pass_ctx, read_file
+from psledger.cli import Context, checked_period, cli, emit_json, guarded, pass_ctx, read_file
 from psledger.render import history_table, invoice_lines_table, invoices_table, table
 
 
@@ -39,7 +41,7 @@ def ingest_webhook(ctx: Context, files: tuple[Path, ...]) -> None:
 
 
 @cli.command()
-@click.option("--period", required=True, help="Calendar month YYYY-MM.")
+@click.option("--period", required=True, callback=checked_period, help="Calendar month YYYY-MM.")
 @click.option("--by", "actor", default="psledger", show_default=True, help="Who runs billing.")
 @pass_ctx
 @guarded
@@ -74,10 +76,22 @@ def _views(ctx: Context, catch_up: bool) -> LedgerApplication:
 
 
 @cli.command()
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "erp"]), default="table")
-@click.option("--contract", default=None)
-@click.option("--period", default=None)
-@click.option("--state", default=None)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "erp"]),
+    default="table",
+    show_default=True,
+    help="A table, the invoice views as JSON, or the ERP payloads as JSON.",
+)
+@click.option("--contract", default=None, help="Only this contract's invoices (e.g. SOW-1042).")
+@click.option("--period", default=None, callback=checked_period, help="Only this month, YYYY-MM.")
+@click.option(
+    "--state",
+    default=None,
+    type=click.Choice([DRAFT, ISSUED, POSTED, REJECTED]),
+    help="Only invoices in this state.",
+)
 @click.option("--lines/--no-lines", default=False, help="Show lines in table format.")
 @CATCH_UP
 @pass_ctx
@@ -107,7 +121,14 @@ def invoices(
 
 @cli.command()
 @click.argument("entity_id")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="A table or JSON.",
+)
 @pass_ctx
 @guarded
 def history(ctx: Context, entity_id: str, fmt: str) -> None:
@@ -151,14 +172,22 @@ def show(ctx: Context, entity_id: str, as_of: str | None, recorded_as_of: str | 
 
 @cli.command()
 @CATCH_UP
-@click.option("--state", default=None, help="planned, approved, billable, invoiced or posted.")
+@click.option("--state", default=None, type=click.Choice(STATES), help="Only items in this state.")
 @click.option(
     "--exception",
     "exception",
     default=None,
+    type=click.Choice([*EXCEPTIONS, "any"]),
     help="Only items with this billing exception (or 'any').",
 )
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="A table or JSON.",
+)
 @pass_ctx
 @guarded
 def items(ctx: Context, catch_up: bool, state: str | None, exception: str | None, fmt: str) -> None:

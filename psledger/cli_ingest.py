@@ -8,24 +8,23 @@ from pathlib import Path
 import click
 
 from cdc.sources import FileChangeSource
-from psledger.cli import Context, cli, emit_json, guarded, pass_ctx
+from domain.errors import LedgerError
+from psledger.cli import Context, cli, emit_json, fail, guarded, pass_ctx, progress
 from psledger.cli_commands import ingest
+from psledger.ingest_tally import RecordTally, run_counted
 from psledger.pipeline import IngestReport
 from psledger.render import table
+from psledger.set_aside import STATUSES, check_status, short_id
 
 EXIT_WAITING = 3
 
 
-def print_report(report: IngestReport) -> None:
-    """The run's counts; a run that leaves transactions waiting for records it
-    never saw says so and exits non-zero (they are staged in the store, for
-    the consumer that brings the rest)."""
-    click.echo(
-        f"{report.records} records in {report.batches} batches: {report.applied} applied, "
-        f"{report.duplicates} duplicates, {report.skipped} skipped, {report.parked} parked, "
-        f"{report.quarantined} quarantined, {report.released} released from parking, "
-        f"{report.staged} staged; {report.events} events appended"
-    )
+def print_report(report: IngestReport, tally: RecordTally, what: str = "the input") -> None:
+    """The run's counts, in records; a run that leaves transactions waiting
+    for records it never saw says so and exits non-zero (they are staged in
+    the store, for the consumer that brings the rest), and so does one that
+    could apply nothing of the records it read."""
+    click.echo(f"{tally.line(report)} ({report.batches} batches)")
     for message in report.messages:
         click.echo(f"  note: {message}")
     for problem in report.problems[:20]:
@@ -41,6 +40,24 @@ def print_report(report: IngestReport) -> None:
             err=True,
         )
         sys.exit(EXIT_WAITING)
+    counts = tally.counts
+    if counts["quarantined"] and not any(
+        counts[end] for end in ("applied", "duplicate", "superseded", "parked", "staged")
+    ):
+        fail(
+            f"nothing in {what} could be applied: {counts['quarantined']} of "
+            f"{tally.records} records quarantined (psledger quarantine list)"
+        )
+
+
+def _lines(files: tuple[Path, ...]) -> int | None:
+    """How many records the files hold (their lines), for a progress bar."""
+    if not sys.stderr.isatty():
+        return None
+    try:
+        return sum(path.read_bytes().count(b"\n") for path in files)
+    except OSError:
+        return None
 
 
 @ingest.command("debezium")
@@ -52,8 +69,10 @@ def print_report(report: IngestReport) -> None:
 @guarded
 def ingest_debezium(ctx: Context, files: tuple[Path, ...], batch_size: int) -> None:
     """Apply Debezium change-event files (kcat -C -J format)."""
-    report = ctx.wiring.pipeline.run(FileChangeSource(files, batch_size=batch_size))
-    print_report(report)
+    source = FileChangeSource(files, batch_size=batch_size)
+    with progress("ingesting", _lines(files)) as tick:
+        report, tally = run_counted(ctx.wiring.pipeline, source, tick=tick)
+    print_report(report, tally, ", ".join(str(f) for f in files))
 
 
 @ingest.command("kafka")
@@ -113,12 +132,15 @@ def ingest_kafka(
         config=config,
     )
     try:
-        report = ctx.wiring.kafka_pipeline(dead_letters).run(source, flush_incomplete=False)
+        with progress("consuming") as tick:
+            report, tally = run_counted(
+                ctx.wiring.kafka_pipeline(dead_letters), source, flush_incomplete=False, tick=tick
+            )
     finally:
         source.close()
         if dead_letters is not None:
             dead_letters.close()
-    print_report(report)
+    print_report(report, tally, f"topics {topics}")
 
 
 @ingest.command("debezium-engine")
@@ -162,10 +184,13 @@ def ingest_engine(
         stop_when_idle_seconds=idle_seconds,
     )
     try:
-        report = ctx.wiring.pipeline.run(source, flush_incomplete=False)
+        with progress("capturing") as tick:
+            report, tally = run_counted(
+                ctx.wiring.pipeline, source, flush_incomplete=False, tick=tick
+            )
     finally:
         source.close()
-    print_report(report)
+    print_report(report, tally, "the capture")
 
 
 @cli.group()
@@ -173,12 +198,33 @@ def quarantine() -> None:
     """Records that could not be decoded, mapped or applied."""
 
 
+def _checked_status(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    try:
+        return check_status(value)
+    except LedgerError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @quarantine.command("list")
-@click.option("--status", default="open", show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option(
+    "--status",
+    default="open",
+    show_default=True,
+    callback=_checked_status,
+    help=f"{', '.join(STATUSES)}, or 'discarded by WHO'.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="A table (short ids) or JSON (full and short ids).",
+)
 @pass_ctx
 @guarded
 def quarantine_list(ctx: Context, status: str, fmt: str) -> None:
+    """Quarantined records with their reason; any unique id prefix names one."""
     rows = ctx.wiring.quarantine.list(status)
     if fmt == "json":
         emit_json([_view(r, raw=False) for r in rows])
@@ -188,27 +234,43 @@ def quarantine_list(ctx: Context, status: str, fmt: str) -> None:
         return
     click.echo(
         table(
-            ("id", "source", "position", "reason", "detail"),
-            [(r.id, r.source, f"{r.partition}@{r.offset}", r.reason, r.detail[:100]) for r in rows],
+            ("id", "source", "position", "status", "reason", "detail"),
+            [
+                (
+                    short_id(r.id),
+                    r.source,
+                    f"{r.partition}@{r.offset}",
+                    r.status,
+                    r.reason,
+                    r.detail[:100],
+                )
+                for r in rows
+            ],
         )
     )
 
 
+ROW_ID = click.argument("row_id", metavar="ID")
+
+
 @quarantine.command("show")
-@click.argument("row_id")
+@ROW_ID
 @pass_ctx
 @guarded
 def quarantine_show(ctx: Context, row_id: str) -> None:
+    """One quarantined record with its raw bytes, as JSON (ID: a unique prefix)."""
     emit_json(_view(ctx.wiring.quarantine.show(row_id), raw=True))
 
 
 @quarantine.command("replay")
-@click.argument("row_id")
+@ROW_ID
 @pass_ctx
 @guarded
 def quarantine_replay(ctx: Context, row_id: str) -> None:
     """Apply a quarantined record again (after the cause is fixed)."""
-    report = ctx.wiring.quarantine.replay(row_id)
+    full = ctx.wiring.quarantine.resolve(row_id)
+    row_id = short_id(full)
+    report = ctx.wiring.quarantine.replay(full)
     if report.applied:
         click.echo(f"{row_id}: applied, {report.events} events appended")
     elif report.duplicates:
@@ -216,16 +278,19 @@ def quarantine_replay(ctx: Context, row_id: str) -> None:
     elif report.parked:
         click.echo(f"{row_id}: still waits for another record")
     else:
-        raise click.ClickException(f"{row_id}: still fails: {'; '.join(report.problems)}")
+        raise LedgerError(f"quarantined record {row_id} still fails: {report.problems[0]}")
 
 
 @quarantine.command("discard")
-@click.argument("row_id")
+@ROW_ID
 @click.option("--by", required=True, help="Who discards it (kept on the record).")
 @pass_ctx
 @guarded
 def quarantine_discard(ctx: Context, row_id: str, by: str) -> None:
-    ctx.wiring.quarantine.discard(row_id, by)
+    """Give up on a quarantined record; it stays listed as 'discarded by WHO'."""
+    full = ctx.wiring.quarantine.resolve(row_id)
+    row_id = short_id(full)
+    ctx.wiring.quarantine.discard(full, by)
     click.echo(f"{row_id}: discarded by {by}")
 
 
@@ -238,6 +303,7 @@ def parked() -> None:
 @pass_ctx
 @guarded
 def parked_list(ctx: Context) -> None:
+    """Parked records: what each waits for, since when and why."""
     rows = ctx.wiring.parking.list()
     if not rows:
         click.echo("nothing parked")
@@ -265,6 +331,7 @@ def _view(row: object, *, raw: bool) -> dict[str, object]:
     assert isinstance(row, QuarantineRow)
     view: dict[str, object] = {
         "id": row.id,
+        "short_id": short_id(row.id),
         "source": row.source,
         "partition": row.partition,
         "offset": row.offset,

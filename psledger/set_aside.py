@@ -11,11 +11,33 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from domain.errors import TransitionRefused, UnknownEntity
+from domain.errors import InputError, TransitionRefused, UnknownEntity
 from psledger.app import UnitOfWork
 from psledger.inbound import InboundFactory
 from psledger.inbox import Clock, Inbox, InboxReport
 from psledger.store.rows import ParkedRow, QuarantineRow
+
+# what a quarantined record's status can be; "discarded" is stored as
+# "discarded by <who>" and the filter matches every discarder
+STATUSES = ("open", "replayed", "duplicate", "superseded", "discarded")
+DISCARDED_BY = "discarded by "
+SHORT_ID = 10  # hex digits of a quarantined record's digest shown as its short id
+MIN_PREFIX = 4
+
+
+def short_id(row_id: str) -> str:
+    """The id as operators see it: the first digits of the record's digest
+    (the last part of `<source>:<partition>:<offset>:<digest>`)."""
+    return row_id.rsplit(":", 1)[-1][:SHORT_ID]
+
+
+def check_status(status: str) -> str:
+    """A status filter: one of STATUSES, or "discarded by <who>"."""
+    if status in STATUSES or (status.startswith(DISCARDED_BY) and status[len(DISCARDED_BY) :]):
+        return status
+    raise InputError(
+        f"quarantine status {status!r} is not one of {', '.join(STATUSES)} (or 'discarded by WHO')"
+    )
 
 
 def _row(v: tuple[Any, ...]) -> QuarantineRow:
@@ -42,13 +64,41 @@ class Quarantine:
         self.app = inbox.app
 
     def list(self, status: str = "open") -> list[QuarantineRow]:
-        return [_row(r) for r in self.app.fetch(self.app.tables.q_quarantine(False), (status,))]
+        """Records with this status; "discarded" matches whoever discarded them."""
+        check_status(status)
+        if status != "discarded":
+            return [_row(r) for r in self.app.fetch(self.app.tables.q_quarantine(False), (status,))]
+        sql = self.app.tables.q_quarantine(False).replace("WHERE status =", "WHERE status LIKE")
+        found = self.app.fetch(sql, (DISCARDED_BY + "%",))
+        return [row for row in map(_row, found) if row.status.startswith(DISCARDED_BY)]
 
     def show(self, row_id: str) -> QuarantineRow:
-        rows = self.app.fetch(self.app.tables.q_quarantine(True), (row_id,))
-        if not rows:
-            raise UnknownEntity(f"no quarantined record {row_id!r}")
+        """A record by its id or a unique prefix of its id or short id."""
+        rows = self.app.fetch(self.app.tables.q_quarantine(True), (self.resolve(row_id),))
         return _row(rows[0])
+
+    def resolve(self, given: str) -> str:
+        """The full id of a record named by its id, or by a unique prefix
+        (of at least MIN_PREFIX characters) of its id or its short id."""
+        if self.app.fetch(self.app.tables.q_quarantine(True), (given,)):
+            return given
+        matches: list[str] = []
+        if len(given) >= MIN_PREFIX:
+            ids = self.app.fetch("SELECT id FROM psledger_quarantine")
+            matches = sorted(
+                str(r[0])
+                for r in ids
+                if str(r[0]).startswith(given) or str(r[0]).rsplit(":", 1)[-1].startswith(given)
+            )
+        if not matches:
+            raise UnknownEntity(f"no quarantined record {given!r}")
+        if len(matches) > 1:
+            shown = ", ".join(short_id(m) for m in matches[:5])
+            more = f" and {len(matches) - 5} more" if len(matches) > 5 else ""
+            raise InputError(
+                f"quarantine id {given!r} is ambiguous: it matches {shown}{more}; give more of it"
+            )
+        return matches[0]
 
     def replay(self, row_id: str) -> InboxReport:
         """Apply the record again; it leaves quarantine only if it now applies."""

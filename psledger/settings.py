@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.errors import InputError
@@ -31,6 +32,21 @@ class Settings(BaseSettings):
     webhook_secrets_crm: SecretStr | None = None
     webhook_secrets_hr: SecretStr | None = None
     webhook_secrets_erp: SecretStr | None = None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment and these overrides; a bad value is one
+    line naming the environment variable, its value and the reason."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        name = str(first["loc"][0]) if first["loc"] else "settings"
+        where = name if name in overrides else f"PSLEDGER_{name.upper()}"
+        value = first.get("input")
+        shown = "" if "secret" in name or isinstance(value, dict) else f"={value!r}"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise InputError(f"setting {where}{shown}: {first['msg']}{more}") from None
 
 
 def store_environment(store: str) -> dict[str, str]:

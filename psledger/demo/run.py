@@ -16,6 +16,7 @@ from domain.invoice import Invoice
 from psledger.bootstrap import Wiring
 from psledger.demo import firm
 from psledger.demo.envelopes import DebeziumWriter
+from psledger.ingest_tally import run_counted
 
 Change = tuple[str, str, firm.Row | None, firm.Row | None]
 BY_FINANCE = "fcontroller@firm.example"
@@ -195,53 +196,81 @@ def erp_webhooks(invoices: list[Invoice]) -> list[bytes]:
     return bodies
 
 
+def _webhooks(wiring: Wiring, bodies: list[bytes]) -> int:
+    """Apply webhook bodies; how many were new (not redeliveries)."""
+    return sum(not wiring.ledger.apply_webhook(body).duplicate for body in bodies)
+
+
+def _done(new: int, total: int, what: str) -> str:
+    """What a step did: all of it, part of it, or nothing (already done)."""
+    if new == total:
+        return what
+    if new == 0:
+        return f"{what}: already recorded, nothing appended"
+    return f"{what}: {new} of {total} new, the rest already recorded"
+
+
+def _ingest(wiring: Wiring, path: Path, label: str) -> str:
+    report, tally = run_counted(wiring.pipeline, FileChangeSource([path]))
+    return f"{label} (Debezium file): {tally.line(report)}"
+
+
+def _billed(wiring: Wiring, period: str) -> str:
+    billed = wiring.ledger.bill(period, actor=BY_FINANCE)
+    if not billed.events_appended:
+        return f"billing {period}: already billed, nothing appended"
+    return (
+        f"billing {period}: {len(billed.invoices)} invoices and credit notes issued, "
+        f"{billed.events_appended} events appended"
+    )
+
+
 def run_demo(wiring: Wiring, out_dir: Path) -> DemoReport:
-    ledger, pipeline = wiring.ledger, wiring.pipeline
+    """Each step says what it did on this store: a second run on the same
+    store appends nothing and says so."""
+    ledger = wiring.ledger
     report = DemoReport(events_before=wiring.app.recorder.max_notification_id() or 0)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    for name in (
-        "crm.sow.approved.json",
-        "crm.sow.approved.fixed_price.json",
-        "crm.sow.approved.retainer.json",
-    ):
-        ledger.apply_webhook(reference_webhook(name))
-    for body in firm.worker_webhooks():
-        ledger.apply_webhook(body)
-    report.steps.append("CRM: 3 contracts approved; HR: 6 workers in GB01, US01, DE01")
+    contracts = [
+        reference_webhook(name)
+        for name in (
+            "crm.sow.approved.json",
+            "crm.sow.approved.fixed_price.json",
+            "crm.sow.approved.retainer.json",
+        )
+    ]
+    new = _webhooks(wiring, contracts)
+    report.steps.append(_done(new, len(contracts), "CRM: 3 contracts approved"))
+    workers = firm.worker_webhooks()
+    new = _webhooks(wiring, workers)
+    report.steps.append(_done(new, len(workers), "HR: 6 workers in GB01, US01, DE01"))
 
     january = write_january(out_dir / "psa-2026-01.jsonl")
-    ingested = pipeline.run(FileChangeSource([out_dir / "psa-2026-01.jsonl"]))
     report.files.append(out_dir / "psa-2026-01.jsonl")
-    report.steps.append(
-        f"PSA January (Debezium file): {ingested.records} records, "
-        f"{ingested.applied} applied, {ingested.quarantined} quarantined"
-    )
-    billed = ledger.bill("2026-01", actor=BY_FINANCE)
-    report.steps.append(f"billing 2026-01: {len(billed.invoices)} invoices")
+    report.steps.append(_ingest(wiring, out_dir / "psa-2026-01.jsonl", "PSA January"))
+    report.steps.append(_billed(wiring, "2026-01"))
 
     january_invoices = [inv for inv in ledger.invoices() if inv.header["period"] == "2026-01"]
-    for body in erp_webhooks(january_invoices):
-        ledger.apply_webhook(body)
-    report.steps.append("ERP: GB01-SOW-1042-2026-01 posted; the US milestone invoice rejected")
+    erp = erp_webhooks(january_invoices)
+    new = _webhooks(wiring, erp)
+    report.steps.append(
+        _done(new, len(erp), "ERP: GB01-SOW-1042-2026-01 posted; the US milestone invoice rejected")
+    )
 
-    ledger.apply_webhook(reference_webhook("crm.sow.amended.json"))
+    new = _webhooks(wiring, [reference_webhook("crm.sow.amended.json")])
+    report.steps.append(_done(new, 1, "CRM: SOW-1042 amended (cap 85000.00 from 2026-02-16)"))
     contract = ledger.load(Contract, "SOW-1042")
     if contract is not None and contract.versions[2].status == "proposed":
         ledger.approve_amendment("SOW-1042", 2, BY_FINANCE)
-    report.steps.append(
-        f"CRM: SOW-1042 amended (cap 85000.00 from 2026-02-16), approved by {BY_FINANCE}"
-    )
+        report.steps.append(f"SOW-1042 amendment approved by {BY_FINANCE}")
+    else:
+        report.steps.append("SOW-1042 amendment: already approved, nothing appended")
 
     write_february(out_dir / "psa-2026-02.jsonl", january)
-    ingested = pipeline.run(FileChangeSource([out_dir / "psa-2026-02.jsonl"]))
     report.files.append(out_dir / "psa-2026-02.jsonl")
-    report.steps.append(
-        f"PSA February (Debezium file): {ingested.records} records, "
-        f"{ingested.applied} applied, {ingested.quarantined} quarantined"
-    )
-    billed = ledger.bill("2026-02", actor=BY_FINANCE)
-    report.steps.append(f"billing 2026-02: {len(billed.invoices)} invoices and credit notes")
+    report.steps.append(_ingest(wiring, out_dir / "psa-2026-02.jsonl", "PSA February"))
+    report.steps.append(_billed(wiring, "2026-02"))
     report.events_after = wiring.app.recorder.max_notification_id() or 0
     return report
 
