@@ -41,6 +41,7 @@ from domain import commands as c
 from domain.errors import InputError, LedgerError, MissingDependency
 from domain.handlers import ITEM_KINDS, handle
 from psledger.app import LedgerApplication, UnitOfWork, retrying
+from psledger.ops import metrics
 from psledger.store.rows import DedupRow, ParkedRow, PositionRow, QuarantineRow, StagedRow
 
 Clock = Callable[[], datetime]
@@ -194,6 +195,7 @@ class Inbox:
             units.append(unit)
         return units
 
+    @metrics.observed_inbox
     def apply(
         self,
         batch: Sequence[Inbound],

@@ -36,6 +36,7 @@ from psledger import faults
 from psledger.app import LedgerApplication, UnitOfWork, with_retries
 from psledger.inbound import InboundFactory
 from psledger.inbox import Clock, Inbox, event_ids
+from psledger.ops import metrics
 from psledger.store.rows import OutboxRow
 
 
@@ -131,6 +132,7 @@ class Ledger:
         )
         return self.execute(c.ApproveAmendment(contract_id, version, by, now, provenance))
 
+    @metrics.observed_billing
     def bill(self, period: str, actor: str = "psledger") -> BillingOutcome:
         """Run billing for a period, one transaction per contract: a large run
         commits in bounded pieces, each idempotent, so a run stopped half-way

@@ -30,6 +30,7 @@ from domain.errors import InputError
 from psledger import dedup_keys, faults
 from psledger.inbound import InboundFactory, stored_raws
 from psledger.inbox import Clock, Inbound, Inbox, InboxReport
+from psledger.ops import metrics
 from psledger.store.rows import PositionRow, StagedRow
 
 Piece = tuple[str, int, int]  # (topic, partition, offset)
@@ -74,6 +75,7 @@ class CdcPipeline:
     def with_dead_letters(self, dead_letters: DeadLetters | None) -> CdcPipeline:
         return CdcPipeline(self.inbox, self.factory, self.clock, dead_letters)
 
+    @metrics.observed_ingest
     def run(self, source: ChangeSource, *, flush_incomplete: bool = True) -> IngestReport:
         """Ingest until the source is exhausted. With `flush_incomplete`, the
         transactions this run staged and that are still incomplete at the end

@@ -18,6 +18,7 @@ from psledger.http import (
     routes_audit,
     routes_finance,
     routes_operator,
+    routes_ops,
     routes_queries,
     routes_webhooks,
 )
@@ -75,4 +76,5 @@ def create_app(
     app.include_router(routes_finance.router)
     app.include_router(routes_operator.router)
     app.include_router(routes_audit.router)
+    routes_ops.install(app)  # /metrics, /ops and request timing
     return app

@@ -1,0 +1,9 @@
+"""Operations: metrics (Prometheus), structured logs, and the figures that
+`psledger status` and the `/ops` dashboard share.
+
+    metrics.py    psledger_* series: counters fed by the inbox, the pipeline
+                  and billing; gauges read from the store at scrape time
+    logs.py       JSON or console log lines, secrets scrubbed
+    figures.py    the dashboard's figures, computed from the store
+    status.py     the one-screen summary behind `psledger status`
+"""
