@@ -58,9 +58,14 @@ def reference(url: str, slot: str, offsets: Path, into: list[RawRecord]) -> None
 def engine_run(
     store: str, psa: str, slot: str, offsets: Path, fault: str | None
 ) -> tuple[int, str, str]:
-    """`psledger ingest debezium-engine` until idle (or killed at `fault`). A
-    run that is to drain the slot waits longer: on two busy cores the engine
-    can pause for seconds between batches of one transaction."""
+    """`psledger ingest debezium-engine` until idle (or killed at `fault`).
+
+    A run that is to drain the slot is given 10 idle seconds: the engine
+    source counts the time the pipeline spends on a batch as idle time (it
+    stamps a batch when it is received, not when it is committed, and the
+    engine cannot hand over the next one before that commit), so on busy
+    cores a 3 s idle stop ends the run between two batches of one source
+    transaction (exit 3, the transaction left staged)."""
     proc = psledger(
         store,
         "ingest",
