@@ -250,3 +250,30 @@ def exposition(read_side: ReadSide | None) -> bytes:
         store.register(StoreCollector(read_side))
         text += generate_latest(store)
     return text
+
+
+class _Everything(Collector):
+    """This process's series and the store's gauges, for a standalone endpoint."""
+
+    def __init__(self, read_side: ReadSide) -> None:
+        self.store = StoreCollector(read_side)
+
+    def collect(self) -> Iterable[Metric]:
+        yield from REGISTRY.collect()
+        yield from self.store.collect()
+
+
+def start_http(port: int, read_side: ReadSide, addr: str = "127.0.0.1") -> Callable[[], None]:
+    """Serve /metrics on `port` in a background thread (`psledger ingest
+    --metrics-port`); returns a function that stops it."""
+    from prometheus_client import start_http_server
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Everything(read_side))
+    server, thread = start_http_server(port, addr, registry=registry)
+
+    def stop() -> None:
+        server.shutdown()
+        thread.join(10)
+
+    return stop
