@@ -114,3 +114,13 @@ def configure(
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False
+
+
+def unconfigure() -> None:
+    """Remove the handler `configure` installed (psledger logs as if unconfigured)."""
+    logger = logging.getLogger("psledger")
+    for handler in list(logger.handlers):
+        if handler.get_name() == _HANDLER_NAME:
+            logger.removeHandler(handler)
+    logger.setLevel(logging.NOTSET)
+    logger.propagate = True
