@@ -9,13 +9,20 @@ import click
 
 from psledger.cli import Context, cli, guarded, pass_ctx
 from psledger.read_side import ViewThread
+from psledger.settings import redact, store_environment
 
 log = logging.getLogger("psledger.http")
 
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on.",
+)
 @click.option(
     "--config",
     "config_file",
@@ -29,8 +36,20 @@ log = logging.getLogger("psledger.http")
     default="info",
     show_default=True,
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    help="uvicorn's log level.",
 )
-@click.option("--access-log/--no-access-log", default=True, show_default=True)
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    show_default=True,
+    help="Log every request (uvicorn's access log).",
+)
+@click.option(
+    "--check-config",
+    is_flag=True,
+    help="Check the settings and the config file, say what they allow, and exit "
+    "(non-zero if they are invalid); nothing is served and the store is not opened.",
+)
 @pass_ctx
 @guarded
 def serve(
@@ -40,27 +59,28 @@ def serve(
     config_file: Path | None,
     log_level: str,
     access_log: bool,
+    check_config: bool,
 ) -> None:
     """Serve signed CRM/HR/ERP webhooks and the query, finance and operator API."""
-    import uvicorn
-
     from psledger.http import create_app
-    from psledger.http.config import load_access
+    from psledger.http.config import gaps, load_access, summary
 
     if config_file is not None:
         ctx.settings = ctx.settings.model_copy(update={"config_file": config_file})
     access = load_access(ctx.settings)  # a bad config file is one line, before binding
-    if not access.users_by_token_hash:
-        click.echo(
-            "psledger: warning: no API tokens configured; every API call is refused", err=True
-        )
-    for source in ("crm", "hr", "erp"):
-        if not access.keys_for(source):
-            click.echo(
-                f"psledger: warning: no webhook secret for {source}; its deliveries are refused",
-                err=True,
-            )
+    for gap in gaps(access):
+        click.echo(f"psledger: warning: {gap}", err=True)
+    if check_config:
+        store_environment(ctx.settings.store)  # the URL's shape; nothing connects
+        where = ctx.settings.config_file or "no config file (environment only)"
+        click.echo(f"config OK: {where}")
+        click.echo(f"  store: {redact(ctx.settings.store)}")
+        for line in summary(access):
+            click.echo(f"  {line}")
+        return
     app = create_app(ctx.settings, wiring=ctx.wiring, access=access)
+    import uvicorn
+
     views = ViewThread(ctx.wiring.read_side).start()  # keeps the read views current
     try:
         uvicorn.run(

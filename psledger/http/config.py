@@ -53,6 +53,11 @@ Role = Literal["auditor", "finance", "operator"]
 ROLES: tuple[Role, ...] = ("auditor", "finance", "operator")
 SOURCES: tuple[str, ...] = ("crm", "hr", "erp")
 SECRET_PREFIX = "whsec_"
+PLACEHOLDER = "REPLACE_ME"  # what the example file holds instead of a secret or a hash
+NEW_SECRET = (
+    "python -c 'import base64,os; print(\"whsec_\" + base64.b64encode(os.urandom(24)).decode())'"
+)
+TOKEN_HASH = 'printf %s "$TOKEN" | sha256sum'
 DEFAULT_MAX_BODY = 1024 * 1024
 DEFAULT_TOLERANCE = 300
 
@@ -110,6 +115,8 @@ class _Token(_Strict):
     @field_validator("sha256")
     @classmethod
     def _hex(cls, value: str) -> str:
+        if PLACEHOLDER in value:
+            raise ValueError(f"replace the placeholder with the token's SHA-256 ({TOKEN_HASH})")
         if not re.fullmatch(r"[0-9a-fA-F]{64}", value):
             raise ValueError("must be the 64 hex digits of the token's SHA-256")
         return value.lower()
@@ -136,6 +143,10 @@ class _File(_Strict):
 def decode_secret(secret: str, where: str) -> bytes:
     """The HMAC key of a Standard Webhooks secret ("whsec_" + base64)."""
     text = secret.strip()
+    if PLACEHOLDER in text or text == SECRET_PREFIX + "...":
+        raise InputError(
+            f"{where}: replace the placeholder {text!r} with a real secret ({NEW_SECRET})"
+        )
     if not text.startswith(SECRET_PREFIX):
         raise InputError(f"{where}: a webhook secret must start with {SECRET_PREFIX!r}")
     encoded = text[len(SECRET_PREFIX) :]
@@ -165,7 +176,8 @@ def _read_file(path: Path) -> _File:
         first = exc.errors(include_url=False, include_input=False)[0]
         where = ".".join(str(p) for p in first["loc"])
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise InputError(f"config file {path}: {where}: {first['msg']}{more}") from None
+        msg = str(first["msg"]).removeprefix("Value error, ")
+        raise InputError(f"config file {path}: {where}: {msg}{more}") from None
 
 
 def load_access(settings: Settings) -> AccessConfig:
@@ -203,3 +215,38 @@ def load_access(settings: Settings) -> AccessConfig:
                 key = decode_secret(text, env)
                 keys[name].append(WebhookKey(_fingerprint_id(name, key), key))
     return AccessConfig(users, keys, parsed.http.max_body_bytes, parsed.http.tolerance_seconds)
+
+
+def gaps(access: AccessConfig) -> list[str]:
+    """What the configuration leaves refused, each with how to configure it."""
+    found = []
+    if not access.users_by_token_hash:
+        found.append(
+            "no API tokens configured; every API call is refused. Add [tokens.NAME] "
+            f"tables (sha256 = the token's SHA-256: {TOKEN_HASH}; roles) to a TOML file "
+            "given by --config or PSLEDGER_CONFIG_FILE (see compose/psledger.example.toml)"
+        )
+    for source in SOURCES:
+        if not access.keys_for(source):
+            found.append(
+                f"no webhook secret for {source}; its deliveries are refused. Add "
+                f"[webhooks.{source}] secrets to the config file or set "
+                f"PSLEDGER_WEBHOOK_SECRETS_{source.upper()} (new secret: {NEW_SECRET})"
+            )
+    return found
+
+
+def summary(access: AccessConfig) -> list[str]:
+    """What the configuration allows, naming no token or secret."""
+    users = sorted(access.users_by_token_hash.values(), key=lambda u: u.name)
+    lines = [f"API users: {len(users)}"]
+    lines.extend(f"  {u.name}: {', '.join(sorted(u.roles))}" for u in users)
+    lines.append(
+        "webhook secrets: "
+        + ", ".join(f"{source} {len(access.keys_for(source))}" for source in SOURCES)
+    )
+    lines.append(
+        f"limits: bodies up to {access.max_body_bytes} bytes, "
+        f"timestamps within {access.tolerance_seconds} s"
+    )
+    return lines
