@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from psledger.bootstrap import Wiring
 from psledger.http import (
+    docs,
     errors,
     routes_audit,
     routes_finance,
@@ -62,7 +63,10 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc come from psledger.http.docs, without a CDN
+        redoc_url=None,
     )
+    docs.install(app)
     app.state.service = service
     errors.install(app)
 

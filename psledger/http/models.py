@@ -154,10 +154,16 @@ class AmendmentApproved(BaseModel):
     event_ids: list[str]
 
 
+# a calendar month as `domain.period.Period` reads it: YYYY-MM, months 01 to 12
+PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+
+
 class BillingRunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    period: str = Field(pattern=r"^[0-9]{4}-[0-9]{2}$", examples=["2026-01"])
+    period: str = Field(
+        pattern=PERIOD_PATTERN, examples=["2026-01"], description="calendar month YYYY-MM"
+    )
 
 
 class BillingRunOutcome(BaseModel):
