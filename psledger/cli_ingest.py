@@ -64,7 +64,13 @@ def _lines(files: tuple[Path, ...]) -> int | None:
 @click.argument(
     "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
-@click.option("--batch-size", default=500, show_default=True)
+@click.option(
+    "--batch-size",
+    default=500,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Records per store transaction.",
+)
 @pass_ctx
 @guarded
 def ingest_debezium(ctx: Context, files: tuple[Path, ...], batch_size: int) -> None:
@@ -76,10 +82,21 @@ def ingest_debezium(ctx: Context, files: tuple[Path, ...], batch_size: int) -> N
 
 
 @ingest.command("kafka")
-@click.option("--bootstrap-servers", required=True)
-@click.option("--group", "group_id", required=True)
+@click.option("--bootstrap-servers", required=True, help="Kafka brokers, HOST:PORT[,HOST:PORT].")
+@click.option(
+    "--group",
+    "group_id",
+    required=True,
+    help="Consumer group; processes in one group share the topics' partitions.",
+)
 @click.option("--topics", required=True, help="Comma-separated topic names.")
-@click.option("--batch-size", default=500, show_default=True)
+@click.option(
+    "--batch-size",
+    default=500,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Records per poll and store transaction.",
+)
 @click.option(
     "--idle-polls",
     default=None,
@@ -151,10 +168,18 @@ def ingest_kafka(
     default="./psledger-engine-offsets.dat",
     show_default=True,
     type=click.Path(path_type=Path),
+    help="Where the engine keeps its source offsets (resume point).",
 )
-@click.option("--slot", default="psledger", show_default=True)
-@click.option("--publication", default="psledger", show_default=True)
-@click.option("--topic-prefix", default="psa", show_default=True)
+@click.option("--slot", default="psledger", show_default=True, help="PostgreSQL replication slot.")
+@click.option(
+    "--publication", default="psledger", show_default=True, help="PostgreSQL publication."
+)
+@click.option(
+    "--topic-prefix",
+    default="psa",
+    show_default=True,
+    help="Debezium topic prefix (as the mapping expects it).",
+)
 @click.option(
     "--idle-seconds",
     default=None,
