@@ -10,6 +10,7 @@ points:
     contract_billed   one contract of a billing run is committed
     outbox_acked      a relay batch is acknowledged by the broker, not yet marked sent
     outbox_marked     a relay batch is marked sent
+    view_page_committed  one view's page of rows and its position are committed
 
 Drills (tests/integration/drills/) use it to kill at exactly the moment
 they mean to, instead of racing a timer.
