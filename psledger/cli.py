@@ -164,12 +164,21 @@ def progress(label: str, total: int | None = None) -> Iterator[Callable[[int], N
         yield lambda _n: None
         return
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
+    counted: tuple[ProgressColumn, ...] = (BarColumn(), MofNCompleteColumn())
     columns = (
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        *(counted if total is not None else ()),
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:

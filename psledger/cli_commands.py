@@ -11,7 +11,16 @@ from domain.invoice import DRAFT, ISSUED, POSTED, REJECTED
 from domain.work_states import EXCEPTIONS, STATES
 from psledger import queries
 from psledger.app import LedgerApplication
-from psledger.cli import Context, checked_period, cli, emit_json, guarded, pass_ctx, read_file
+from psledger.cli import (
+    Context,
+    checked_period,
+    cli,
+    emit_json,
+    guarded,
+    pass_ctx,
+    progress,
+    read_file,
+)
 from psledger.render import history_table, invoice_lines_table, invoices_table, table
 
 
@@ -47,7 +56,8 @@ def ingest_webhook(ctx: Context, files: tuple[Path, ...]) -> None:
 @guarded
 def bill(ctx: Context, period: str, actor: str) -> None:
     """Run billing for a period: price, apply caps and holds, draft invoices."""
-    outcome = ctx.wiring.ledger.bill(period, actor=actor)
+    with progress(f"billing {period}"):  # a spinner on a terminal: the run has no steps to count
+        outcome = ctx.wiring.ledger.bill(period, actor=actor)
     click.echo(
         f"billing {outcome.period}: {outcome.events_appended} events appended, "
         f"{len(outcome.invoices)} invoices/credit notes issued"

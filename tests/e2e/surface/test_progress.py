@@ -49,3 +49,9 @@ def test_ingest_output_stays_plain_when_redirected(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "\x1b" not in done.stderr + done.stdout
     assert "ingesting" not in done.stderr
+
+
+def test_billing_shows_a_spinner_on_a_terminal(tmp_path: Path) -> None:
+    code, shown = on_a_terminal(tmp_path / "ledger.db", "bill", "--period", "2026-01")
+    assert code == 0, shown
+    assert "billing 2026-01" in shown
