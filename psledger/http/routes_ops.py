@@ -4,6 +4,8 @@ middleware that times every request.
     GET  /metrics      Prometheus text (no token: counts only, no secrets)
     GET  /ops          the dashboard (operator or finance: a bearer token,
                        or the session cookie from /ops/login)
+    GET  /ops/quarantine/{id}   one quarantined record (same access as /ops;
+                       the API's JSON form is GET /quarantine/{id})
     GET  /ops/login    a form asking for a token
     POST /ops/login    token in the form body (never in a URL, so never in
                        an access log); sets an HttpOnly session cookie
@@ -21,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -30,7 +32,7 @@ from psledger.http.config import User
 from psledger.http.errors import ApiError
 from psledger.http.service import Service, service_of
 from psledger.ops import figures, metrics
-from psledger.ops.render import render_dashboard, render_login
+from psledger.ops.render import render_dashboard, render_login, render_quarantined
 
 router = APIRouter(tags=["operations"])
 
@@ -102,6 +104,21 @@ async def dashboard(
 def _figures(service: Service, stuck_days: int) -> dict[str, Any]:
     service.wiring.read_side.catch_up()
     return figures.dashboard(service.wiring.app, datetime.now(UTC), stuck_days)
+
+
+@router.get("/ops/quarantine/{record_id}", response_class=HTMLResponse, include_in_schema=False)
+async def quarantined(
+    request: Request, record_id: Annotated[str, Path(max_length=300)]
+) -> Response:
+    """One quarantined record, for a browser signed in to the dashboard."""
+    user = _dashboard_user(request)
+    if user is None:
+        return RedirectResponse("/ops/login", status_code=303)
+    if not DASHBOARD_ROLES & user.roles:
+        raise ApiError(403, "forbidden", f"user {user.name} needs the role finance or operator")
+    service = service_of(request)
+    row = await service.run(service.wiring.quarantine.show, record_id)  # unknown: 404
+    return HTMLResponse(render_quarantined(row))
 
 
 @router.get("/ops/login", response_class=HTMLResponse, include_in_schema=False)

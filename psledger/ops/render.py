@@ -8,6 +8,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from psledger.store.rows import QuarantineRow
+
 BAR_WIDTH = 220  # px of the longest bar
 
 
@@ -52,3 +54,8 @@ def render_dashboard(figures: dict[str, Any], user: str) -> str:
 
 def render_login(message: str | None) -> str:
     return environment().get_template("login.html").render(message=message)
+
+
+def render_quarantined(row: QuarantineRow) -> str:
+    raw = row.raw.decode("utf-8", errors="replace")
+    return environment().get_template("quarantined.html").render(row=row, raw=raw)

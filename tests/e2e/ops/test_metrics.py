@@ -89,6 +89,20 @@ def test_a_webhook_over_http_moves_the_records_latency_and_response_series(
     assert timed == 1
 
 
+def test_a_billing_run_over_http_is_counted_and_timed(live: tuple[LiveOps, str]) -> None:
+    server, _store = live
+    before = scrape(server.url + "/metrics")
+    with server.client("finance") as client:
+        assert client.post("/billing-runs", json={"period": "2026-01"}).status_code == 200
+    after = scrape(server.url + "/metrics")
+    for name, labels in (
+        ("psledger_billing_runs_total", {"outcome": "ok"}),
+        ("psledger_billing_run_seconds_count", {}),
+    ):
+        assert value(after, name, **labels) - value(before, name, **labels) == 1
+    assert value(after, "psledger_billing_run_seconds_sum") > 0
+
+
 def test_another_process_ingesting_moves_the_store_gauges(
     live: tuple[LiveOps, str], tmp_path: Path
 ) -> None:

@@ -18,6 +18,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +43,7 @@ def dashboard(browser: WebDriver, ops_server: LiveOps) -> WebDriver:
     assert browser.current_url.endswith("/ops/login")  # no session: the sign-in form
     browser.find_element(By.ID, "token").send_keys(ops_server.tokens["operator"])
     browser.find_element(By.ID, "sign-in").click()
-    assert browser.current_url.endswith("/ops")
+    WebDriverWait(browser, 60).until(expected_conditions.url_matches(r"/ops$"))
     assert browser.find_element(By.TAG_NAME, "h1").text == "psledger operations"
     return browser
 
@@ -107,12 +109,21 @@ def test_quarantined_and_parked_units_link_to_their_detail(
     quarantined = expected.cli_json(demo_store.url, "quarantine", "list", "--format", "json")
     row = '#set-aside tr[data-kind="quarantine"][data-reason="malformed_json"]'
     assert cell(dashboard, row, "count") == str(len(quarantined)) == "1"
-    link = dashboard.find_element(By.CSS_SELECTOR, f"{row} a").get_attribute("href")
-    with ops_server.client("operator") as client:
-        detail = client.get(httpx.URL(link).path)
-    assert detail.status_code == 200 and detail.json()["reason"] == "malformed_json"
     parked = '#set-aside tr[data-kind="parked"][data-reason="waits_for_project"]'
     assert cell(dashboard, parked, "count") == "1"
+    dashboard.find_element(By.CSS_SELECTOR, f"{row} a").click()
+    WebDriverWait(dashboard, 30).until(expected_conditions.url_contains("/ops/quarantine/"))
+    try:
+        record_id = dashboard.find_element(By.CSS_SELECTOR, "#record td.id").text
+        assert record_id == quarantined[0]["id"]
+        assert dashboard.find_element(By.CSS_SELECTOR, "#record td.reason").text == "malformed_json"
+        assert dashboard.find_element(By.ID, "raw").text.endswith('{not json"}')
+    finally:
+        dashboard.back()
+        WebDriverWait(dashboard, 60).until(expected_conditions.url_matches(r"/ops$"))
+    with ops_server.client("operator") as client:
+        detail = client.get(f"/quarantine/{record_id}")  # the API's form of the same record
+    assert detail.status_code == 200 and detail.json()["reason"] == "malformed_json"
 
 
 def test_utilization_and_cost_against_plan(dashboard: WebDriver, demo_store: DemoStore) -> None:
