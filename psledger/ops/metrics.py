@@ -16,10 +16,11 @@ when scraped (`StoreCollector`), so every process reports the same truth.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -277,3 +278,17 @@ def start_http(port: int, read_side: ReadSide, addr: str = "127.0.0.1") -> Calla
         thread.join(10)
 
     return stop
+
+
+@contextlib.contextmanager
+def serving(port: int | None, read_side: ReadSide) -> Iterator[None]:
+    """Serve /metrics on `port` for the duration (nothing when `port` is None):
+    `with metrics.serving(metrics_port, wiring.read_side): pipeline.run(...)`."""
+    if port is None:
+        yield
+        return
+    stop = start_http(port, read_side)
+    try:
+        yield
+    finally:
+        stop()

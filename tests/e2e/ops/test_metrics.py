@@ -130,15 +130,16 @@ def test_an_ingest_exposes_its_own_series_while_it_runs(tmp_path: Path) -> None:
     write_january(january)
     wiring = bootstrap(Settings(store=f"sqlite:///{tmp_path}/ingest.db"))
     port = free_port()
-    stop = metrics.start_http(port, wiring.read_side)
+    url = f"http://127.0.0.1:{port}/metrics"
     try:
-        url = f"http://127.0.0.1:{port}/metrics"
-        before = scrape(url)
-        report = wiring.pipeline.run(FileChangeSource([january]))
-        after = scrape(url)
-        stored = wiring.read_side.last_notification_id()
+        with metrics.serving(port, wiring.read_side):
+            before = scrape(url)
+            report = wiring.pipeline.run(FileChangeSource([january]))
+            after = scrape(url)
+            stored = wiring.read_side.last_notification_id()
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(url, timeout=5)  # stopped with the ingest
     finally:
-        stop()
         wiring.close()
     consumed = value(after, "psledger_ingest_records_total", kind="consumed")
     assert (
