@@ -6,4 +6,7 @@
     logs.py       JSON or console log lines, secrets scrubbed
     figures.py    the dashboard's figures, computed from the store
     status.py     the one-screen summary behind `psledger status`
+    render.py     the dashboard's HTML (templates/*.html, Jinja2, inline SVG)
+
+The HTTP side is psledger/http/routes_ops.py; the CLI side psledger/cli_status.py.
 """
