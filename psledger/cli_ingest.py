@@ -19,11 +19,12 @@ from psledger.set_aside import STATUSES, check_status, short_id
 EXIT_WAITING = 3
 
 
-def print_report(report: IngestReport, tally: RecordTally, what: str = "the input") -> None:
+def print_report(report: IngestReport, tally: RecordTally, files: str | None = None) -> None:
     """The run's counts, in records; a run that leaves transactions waiting
     for records it never saw says so and exits non-zero (they are staged in
-    the store, for the consumer that brings the rest), and so does one that
-    could apply nothing of the records it read."""
+    the store, for the consumer that brings the rest), and so do `files`
+    of which nothing could be applied. (A Kafka consumer may be handed only
+    bad records while its group applies the rest: that is no failure.)"""
     click.echo(f"{tally.line(report)} ({report.batches} batches)")
     for message in report.messages:
         click.echo(f"  note: {message}")
@@ -41,11 +42,15 @@ def print_report(report: IngestReport, tally: RecordTally, what: str = "the inpu
         )
         sys.exit(EXIT_WAITING)
     counts = tally.counts
-    if counts["quarantined"] and not any(
-        counts[end] for end in ("applied", "duplicate", "superseded", "parked", "staged")
+    if (
+        files
+        and counts["quarantined"]
+        and not any(
+            counts[end] for end in ("applied", "duplicate", "superseded", "parked", "staged")
+        )
     ):
         fail(
-            f"nothing in {what} could be applied: {counts['quarantined']} of "
+            f"nothing in {files} could be applied: {counts['quarantined']} of "
             f"{tally.records} records quarantined (psledger quarantine list)"
         )
 
@@ -157,7 +162,7 @@ def ingest_kafka(
         source.close()
         if dead_letters is not None:
             dead_letters.close()
-    print_report(report, tally, f"topics {topics}")
+    print_report(report, tally)
 
 
 @ingest.command("debezium-engine")
@@ -215,7 +220,7 @@ def ingest_engine(
             )
     finally:
         source.close()
-    print_report(report, tally, "the capture")
+    print_report(report, tally)
 
 
 @cli.group()
@@ -303,7 +308,8 @@ def quarantine_replay(ctx: Context, row_id: str) -> None:
     elif report.parked:
         click.echo(f"{row_id}: still waits for another record")
     else:
-        raise LedgerError(f"quarantined record {row_id} still fails: {report.problems[0]}")
+        why = report.set_aside[0][1] if report.set_aside else "unknown reason"
+        raise LedgerError(f"quarantined record {row_id} still fails: {why}")
 
 
 @quarantine.command("discard")
