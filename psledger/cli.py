@@ -157,9 +157,12 @@ def cli(ctx: click.Context, store: str | None, rules_file: Path | None) -> None:
 
 
 @contextmanager
-def progress(label: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+def progress(
+    label: str, total: int | None = None, unit: str | None = None
+) -> Iterator[Callable[[int], None]]:
     """A progress bar on stderr while a long command runs, only on a terminal:
-    yields `advance(n)`; piped or redirected output stays plain."""
+    yields `advance(n)`; without a total, a spinner (and the count of `unit`s
+    so far); piped or redirected output stays plain."""
     if not sys.stderr.isatty():
         yield lambda _n: None
         return
@@ -175,10 +178,12 @@ def progress(label: str, total: int | None = None) -> Iterator[Callable[[int], N
     )
 
     counted: tuple[ProgressColumn, ...] = (BarColumn(), MofNCompleteColumn())
+    if total is None:
+        counted = (TextColumn(f"{{task.completed:,.0f}} {unit}"),) if unit else ()
     columns = (
         SpinnerColumn(),
         TextColumn("[progress.description]{task.description}"),
-        *(counted if total is not None else ()),
+        *counted,
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:

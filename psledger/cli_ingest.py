@@ -154,7 +154,7 @@ def ingest_kafka(
         config=config,
     )
     try:
-        with progress("consuming") as tick:
+        with progress("consuming", unit="records") as tick:
             report, tally = run_counted(
                 ctx.wiring.kafka_pipeline(dead_letters), source, flush_incomplete=False, tick=tick
             )
@@ -214,7 +214,7 @@ def ingest_engine(
         stop_when_idle_seconds=idle_seconds,
     )
     try:
-        with progress("capturing") as tick:
+        with progress("capturing", unit="records") as tick:
             report, tally = run_counted(
                 ctx.wiring.pipeline, source, flush_incomplete=False, tick=tick
             )
