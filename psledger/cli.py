@@ -212,4 +212,5 @@ from psledger import cli_projections as _projections  # noqa: E402,F401
 from psledger import cli_publish as _publish  # noqa: E402,F401
 from psledger import cli_rebuild as _rebuild  # noqa: E402,F401
 from psledger import cli_serve as _serve  # noqa: E402,F401
+from psledger import cli_set_aside as _set_aside  # noqa: E402,F401
 from psledger import cli_status as _status  # noqa: E402,F401
