@@ -40,6 +40,7 @@ from eventsourcing.persistence import StoredEvent
 
 from psledger.store.journal_sql import (
     JOURNAL_DDL,
+    JOURNAL_TABLE,
     MAX_POSITION,
     EventRow,
     dialect_of,
@@ -164,7 +165,16 @@ def record(
             stored.state,
         )
         rows.append((nid, previous))
-    cursor.executemany(sql.insert(), rows)
+    if sql.p == "%s":  # PostgreSQL: one statement per piece, not a pipelined executemany
+        for start in range(0, len(rows), 5000):
+            piece = rows[start : start + 5000]
+            cursor.execute(
+                f"INSERT INTO {JOURNAL_TABLE} (notification_id, chain_hash) "
+                "SELECT * FROM unnest(%s::bigint[], %s::bytea[])",
+                [[r[0] for r in piece], [r[1] for r in piece]],
+            )
+    else:
+        cursor.executemany(sql.insert(), rows)
 
 
 # -- reading, creating and backfilling ------------------------------------------
