@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import calendar
+import re
 from dataclasses import dataclass
 from datetime import date
 
 from domain.errors import InputError
+
+_YYYY_MM = re.compile(r"\d{4}-\d{2}")
 
 
 @dataclass(frozen=True, order=True)
@@ -17,8 +20,10 @@ class Period:
     @classmethod
     def parse(cls, text: str) -> Period:
         try:
+            if not _YYYY_MM.fullmatch(text):
+                raise ValueError
             year, month = (int(part) for part in text.split("-"))
-            if len(text) != 7 or not 1 <= month <= 12:
+            if not 1 <= month <= 12:
                 raise ValueError
         except ValueError:
             raise InputError(f"period {text!r} is not a month written YYYY-MM") from None

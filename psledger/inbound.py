@@ -87,10 +87,11 @@ class InboundFactory:
             record_key=raw.key.decode("utf-8", "replace") if raw.key else None,
         )
 
-    def events_of(self, raw: bytes, source: str) -> list[ChangeEvent]:
-        """The change events in stored kcat lines."""
+    def events_of(self, raw: bytes, source: str, first_line: int = 1) -> list[ChangeEvent]:
+        """The change events in stored kcat lines (errors name the record's
+        position at its source, counted from `first_line`)."""
         records: list[ChangeEvent] = []
-        for n, line in enumerate(raw.splitlines(), start=1):
+        for n, line in enumerate(raw.splitlines(), start=first_line):
             if not line.strip():
                 continue
             decoded = self.decode(parse_kcat_line(line, source=source, line_no=n))
@@ -156,7 +157,7 @@ class InboundFactory:
                 raw, expected_source=source[len(WEBHOOK_PREFIX) :] or None, delivery_id=record_key
             )
         try:
-            records = self.events_of(raw, source)
+            records = self.events_of(raw, source, first_line=offset or 1)
             if not records:
                 raise InputError(f"{source}: no change events in the stored record", reason="empty")
         except (DecodeError, LedgerError, ValueError) as exc:

@@ -105,7 +105,7 @@ def test_each_bad_input_kind_is_quarantined_listed_replayed_and_discarded(
         out.write(b'{"topic": "psa.public.time_entries", "payload": "caf\xe9"}\n')
 
     ingested = psledger(store, "ingest", "debezium", str(bad_file))
-    assert ingested.exit_code == 0, ingested.output
+    assert ingested.exit_code == 1, ingested.output  # nothing of the file applied
     assert "9 quarantined" in ingested.output
 
     listed = psledger(store, "quarantine", "list", "--format", "json")
@@ -163,4 +163,4 @@ def test_each_bad_input_kind_is_quarantined_listed_replayed_and_discarded(
     }
     assert nan not in still_open and unknown not in still_open and len(still_open) == 7
     gone = psledger(store, "quarantine", "list", "--status", "discarded by ops.kim")
-    assert nan in gone.output
+    assert nan.rsplit(":", 1)[1][:10] in gone.output  # the table shows short ids

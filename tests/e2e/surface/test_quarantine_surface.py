@@ -75,11 +75,6 @@ def test_a_replay_that_still_fails_is_a_psledger_error_line(store: Path) -> None
     assert "Error:" not in result.output.replace("psledger: error:", "")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="psledger/inbound.py (the lead's) re-reads a stored record from line 1; "
-    "remove this mark with the fix described in the CLI-surface report",
-)
 def test_a_failed_replay_names_the_records_own_line(store: Path) -> None:
     second = next(row for row in listed(store) if row["offset"] == 2)
     result = run(store, "quarantine", "replay", second["short_id"])

@@ -118,7 +118,7 @@ def test_out_of_bounds_debezium_values_are_quarantined_and_billing_still_runs(
         ],
     )
     ingested = psledger(store, "ingest", "debezium", str(bad))
-    assert ingested.exit_code == 0, ingested.output
+    assert ingested.exit_code == 1, ingested.output  # nothing of the file applied
     assert "5 quarantined" in ingested.output
 
     by_item = {item_id(row): row for row in quarantined(store)}
