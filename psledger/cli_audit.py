@@ -40,7 +40,13 @@ def audit() -> None:
 
 
 @audit.command("digest")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="text for people, json for scripts.",
+)
 @pass_ctx
 @guarded
 def audit_digest(ctx: Context, fmt: str) -> None:
@@ -69,8 +75,20 @@ def audit_digest(ctx: Context, fmt: str) -> None:
     help="A digest to prove: POSITION:HASH, the JSON of `audit digest`, or a file holding it.",
 )
 @click.option("--from", "start", type=click.IntRange(min=1), default=1, help="First position.")
-@click.option("--page", type=click.IntRange(min=1), default=5000, hidden=True)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option(
+    "--page",
+    type=click.IntRange(min=1),
+    default=5000,
+    hidden=True,
+    help="Events read per page.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="text for people, json for scripts.",
+)
 @pass_ctx
 @guarded
 def audit_verify(ctx: Context, digest_text: str | None, start: int, page: int, fmt: str) -> None:
@@ -112,7 +130,13 @@ def audit_backfill(ctx: Context) -> None:
 
 @audit.command("trace")
 @click.argument("number")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="text for people, json for scripts.",
+)
 @pass_ctx
 @guarded
 def audit_trace(ctx: Context, number: str, fmt: str) -> None:
@@ -210,7 +234,13 @@ def _print(result: Verification) -> None:
     default=None,
     help="Comma-separated PSA tables to reconcile (default: every mapped table).",
 )
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    help="table for people, json for scripts.",
+)
 @pass_ctx
 @guarded
 def reconcile(

@@ -16,7 +16,13 @@ def projections() -> None:
 
 
 @projections.command("status")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    help="table for people, json for scripts.",
+)
 @pass_ctx
 @guarded
 def status(ctx: Context, fmt: str) -> None:

@@ -29,7 +29,9 @@ from psledger.outbox import (
 
 @cli.command("publish")
 @click.option("--bootstrap-servers", required=True, help="Kafka brokers, H:P[,H:P...].")
-@click.option("--topic", default=DEFAULT_TOPIC, show_default=True)
+@click.option(
+    "--topic", default=DEFAULT_TOPIC, show_default=True, help="The topic ERP consumers read."
+)
 @click.option(
     "--format",
     "fmt",
@@ -43,7 +45,13 @@ from psledger.outbox import (
     is_flag=True,
     help="Stop once nothing is left unsent (default: keep polling until interrupted).",
 )
-@click.option("--batch-size", default=100, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--batch-size",
+    default=100,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Outbox rows sent, acknowledged and marked together.",
+)
 @click.option(
     "--poll-interval", default=1.0, show_default=True, type=float, help="Seconds between polls."
 )

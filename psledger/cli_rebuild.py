@@ -166,7 +166,13 @@ def _pairs(d: dict[str, Any]) -> tuple[Any, ...]:
 @cli.command()
 @click.option("--period", required=True, help="Calendar month YYYY-MM.")
 @click.option("--rules", "rules_file", type=click.Path(path_type=Path), help=RULES_HELP)
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    help="table for people, json for scripts.",
+)
 @pass_ctx
 @guarded
 def rebuild(ctx: Context, period: str, rules_file: Path | None, fmt: str) -> None:
@@ -177,9 +183,21 @@ def rebuild(ctx: Context, period: str, rules_file: Path | None, fmt: str) -> Non
 
 
 @projections.command("diff")
-@click.option("--rules", "rules_file", required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--rules",
+    "rules_file",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The new tax and FX rules (JSON, the shape of psledger/data/tax_and_fx.json).",
+)
 @click.option("--period", default=None, help="Calendar month YYYY-MM (default: every period).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    help="table for people, json for scripts.",
+)
 @click.option("--apply", "apply_", is_flag=True, help="Record the proposals as approved.")
 @click.option("--by", "by", default=None, help="Who approves (with --apply).")
 @pass_ctx

@@ -85,7 +85,13 @@ def render(found: dict[str, Any]) -> str:
 
 
 @cli.command()
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    help="table for people, json for scripts.",
+)
 @click.option("--catch-up/--no-catch-up", default=True, help="Bring the views up to date first.")
 @pass_ctx
 @guarded
