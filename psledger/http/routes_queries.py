@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import WithJsonSchema
@@ -13,6 +13,7 @@ from psledger.app import LedgerApplication
 from psledger.http.auth import READ, authorize
 from psledger.http.config import User
 from psledger.http.models import (
+    PERIOD_PATTERN,
     EntityState,
     ErpPayload,
     HistoryEntry,
@@ -26,6 +27,10 @@ router = APIRouter(tags=["queries"])
 
 Reader = Annotated[User, Depends(authorize(*READ))]
 Filter = Annotated[str | None, Query(max_length=200)]
+PeriodFilter = Annotated[
+    str | None, Query(pattern=PERIOD_PATTERN, description="calendar month YYYY-MM")
+]
+StateFilter = Annotated[Literal["draft", "issued", "posted", "rejected"] | None, Query()]
 Id = Annotated[str, Path(min_length=1, max_length=200)]
 ERRORS = error_responses(401, 403, 404, 422, 503)
 # An optional instant, declared as a plain date-time string in OpenAPI.
@@ -50,8 +55,8 @@ async def list_invoices(
     request: Request,
     _user: Reader,
     contract: Filter = None,
-    period: Filter = None,
-    state: Filter = None,
+    period: PeriodFilter = None,
+    state: StateFilter = None,
 ) -> list[dict[str, Any]]:
     """Invoices and credit notes (without lines), by period then number."""
 
