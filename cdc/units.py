@@ -34,6 +34,23 @@ class Unit:
 class _Pending:
     events: list[ChangeEvent] = field(default_factory=list)
     end: TransactionMarker | None = None
+    seen: set[tuple[object, ...]] = field(default_factory=set)  # changes already held
+
+    def add(self, event: ChangeEvent) -> None:
+        """Hold a change once: the same change delivered again (a redelivery, or
+        a staged copy of it) must not count twice towards the END's counts."""
+        ref = event.transaction
+        identity = (
+            event.schema,
+            event.table,
+            repr(sorted((event.key or {}).items())),
+            event.op,
+            event.lsn,
+            ref.total_order if ref else None,
+        )
+        if identity not in self.seen:
+            self.seen.add(identity)
+            self.events.append(event)
 
     def complete(self) -> bool:
         if self.end is None:
@@ -69,8 +86,7 @@ class TransactionAssembler:
         if event.transaction is None:
             return [Unit([event])]
         tx_id = transaction_key(event.transaction.id)
-        pending = self.pending.setdefault(tx_id, _Pending())
-        pending.events.append(event)
+        self.pending.setdefault(tx_id, _Pending()).add(event)
         return self._release(tx_id)
 
     def add_marker(self, marker: TransactionMarker) -> list[Unit]:
