@@ -9,6 +9,7 @@ command raises and appends nothing.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -143,6 +144,7 @@ class Ledger:
         drafted: list[Invoice] = []
         appended = 0
         pending = frozenset(self.inbox.pending_changes())
+        open_exceptions: dict[str, Counter[str]] = {}  # per contract, as its run left them
         for contract_id in self.entity_ids("contract"):
 
             def work(uow: UnitOfWork, contract_id: str = contract_id) -> list[Invoice]:
@@ -154,16 +156,21 @@ class Ledger:
                     if invoice.state == "issued":  # the ERP's copy, in the same transaction
                         payload = orjson.dumps(erp_payload(invoice))
                         uow.rows.outbox.append(OutboxRow(invoice.business_id, payload, now))
+                open_exceptions[contract_id] = Counter(
+                    item.exception["code"]
+                    for item in book.items
+                    if item.exception
+                    and item.state in ("approved", "billable")
+                    and book.bills(item)
+                )
                 return new
 
             new, notification_ids = with_retries(self.app, work)
             faults.reached("contract_billed")
             drafted.extend(new)
             appended += len(notification_ids)
-        exceptions: dict[str, int] = {}
-        for item in self.open_exceptions():
-            code = item.exception["code"] if item.exception else "?"
-            exceptions[code] = exceptions.get(code, 0) + 1
+        # counted from the books just billed: no second pass over every item
+        exceptions = dict(sum(open_exceptions.values(), Counter[str]()))
         return BillingOutcome(
             str(month), [inv.business_id for inv in drafted], appended, exceptions
         )
