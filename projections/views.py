@@ -42,7 +42,6 @@ def invoice_view(invoice: Invoice, *, with_lines: bool = True) -> dict[str, Any]
         "number": invoice.business_id,
         "kind": invoice.kind,
         "state": invoice.state,
-        "contract": header["contract_id"],
         "contract_id": header["contract_id"],
         "period": header["period"],
         "legal_entity": header["legal_entity"],
