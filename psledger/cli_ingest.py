@@ -11,6 +11,7 @@ from cdc.sources import FileChangeSource
 from psledger.cli import Context, fail, guarded, pass_ctx, progress
 from psledger.cli_commands import ingest
 from psledger.ingest_tally import RecordTally, run_counted
+from psledger.ops import metrics
 from psledger.pipeline import IngestReport
 
 EXIT_WAITING = 3
@@ -119,6 +120,13 @@ def ingest_debezium(ctx: Context, files: tuple[Path, ...], batch_size: int) -> N
     show_default=True,
     help="Also produce quarantined records to <topic>.dlq.",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    envvar="PSLEDGER_METRICS_PORT",
+    help="Serve Prometheus /metrics on 127.0.0.1:PORT while ingesting.",
+)
 @pass_ctx
 @guarded
 def ingest_kafka(
@@ -130,6 +138,7 @@ def ingest_kafka(
     idle_polls: int | None,
     consumer_config: tuple[str, ...],
     dlq: bool,
+    metrics_port: int | None,
 ) -> None:
     """Consume Debezium topics with a consumer group; offsets follow durability."""
     from cdc.kafka import DeadLetterProducer, KafkaChangeSource
@@ -151,7 +160,10 @@ def ingest_kafka(
         config=config,
     )
     try:
-        with progress("consuming", unit="records") as tick:
+        with (
+            metrics.serving(metrics_port, ctx.wiring.read_side),
+            progress("consuming", unit="records") as tick,
+        ):
             report, tally = run_counted(
                 ctx.wiring.kafka_pipeline(dead_letters), source, flush_incomplete=False, tick=tick
             )
@@ -188,6 +200,13 @@ def ingest_kafka(
     type=float,
     help="Stop after this many idle seconds (default: run until interrupted).",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    envvar="PSLEDGER_METRICS_PORT",
+    help="Serve Prometheus /metrics on 127.0.0.1:PORT while ingesting.",
+)
 @pass_ctx
 @guarded
 def ingest_engine(
@@ -198,6 +217,7 @@ def ingest_engine(
     publication: str,
     topic_prefix: str,
     idle_seconds: float | None,
+    metrics_port: int | None,
 ) -> None:
     """Capture the PSA database with an embedded Debezium engine (Java 17)."""
     from cdc.engine import DebeziumEngineSource
@@ -211,7 +231,10 @@ def ingest_engine(
         stop_when_idle_seconds=idle_seconds,
     )
     try:
-        with progress("capturing", unit="records") as tick:
+        with (
+            metrics.serving(metrics_port, ctx.wiring.read_side),
+            progress("capturing", unit="records") as tick,
+        ):
             report, tally = run_counted(
                 ctx.wiring.pipeline, source, flush_incomplete=False, tick=tick
             )
