@@ -1,0 +1,61 @@
+"""tools/bench.py as someone reruns it: a tiny size on SQLite, JSON out."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "bench.py"
+KEYS = (
+    "records",
+    "events",
+    "ingest_events_per_s",
+    "copy_binary_rows_per_s",
+    "ingest_ratio",
+    "replay_events_per_s",
+    "raw_select_rows_per_s",
+    "replay_ratio",
+    "bill_items",
+    "bill_s",
+    "bill_peak_rss_mb",
+    "trace_p50_ms",
+    "trace_p99_ms",
+)
+
+
+def test_bench_measures_every_step_and_its_figures_agree(tmp_path: Path) -> None:
+    options = ["--records", "400", "--json", "--quiet", "--trace-samples", "5"]
+    done = subprocess.run(
+        [sys.executable, str(TOOL), *options, "--store", f"sqlite:///{tmp_path}/bench.db"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
+
+    for key in KEYS:
+        assert isinstance(figures[key], int | float) and figures[key] > 0, key
+    assert figures["trace_items_avg"] > 0
+    # the file holds the records asked for, less at most a cut timesheet
+    assert figures["records_asked"] - 12 < figures["records"] <= figures["records_asked"]
+    # each time entry is captured, then approved: at least two events each
+    assert figures["events"] >= 2 * figures["time_entries"]
+    assert figures["stored_events"] > figures["events"]  # the webhooks' events too
+    # every time entry is approved in January, so billing invoices each one
+    assert figures["bill_items"] == figures["time_entries"]
+    assert figures["invoices"] == figures["projects"]
+    assert figures["trace_p99_ms"] >= figures["trace_p50_ms"]
+    assert figures["reference_method"] == "executemany"
+    assert math.isclose(
+        figures["ingest_ratio"],
+        figures["ingest_events_per_s"] / figures["copy_binary_rows_per_s"],
+    )
+    assert math.isclose(
+        figures["replay_ratio"],
+        figures["replay_events_per_s"] / figures["raw_select_rows_per_s"],
+    )

@@ -1,0 +1,548 @@
+"""Benchmark: ingest, replay, billing and audit, each beside a raw reference.
+
+    python tools/bench.py --records N [--store URL | --throwaway-postgres] [--json]
+
+Generates a firm (tools/benchgen.py) and a Debezium file of N records (kcat
+-C -J JSONL for the reference PSA schema: master data, then January 2026's
+time entries inserted as timesheets, then approved), applies the firm's CRM
+and HR webhooks with `psledger ingest webhook`, and then measures, back to
+back in one run on one store:
+
+1. ingest: `psledger ingest debezium FILE` through the CLI (click's
+   CliRunner on `psledger.cli:cli`, in process), events appended per second;
+2. the write reference: the very rows that ingest appended, written again
+   into a scratch table shaped like `stored_events` with the bare driver
+   (PostgreSQL: binary COPY; SQLite: executemany in one transaction);
+   `ingest_ratio` = ingest events/s / reference rows/s;
+3. replay: every stored event read back in pages through eventsourcing's
+   `recorder.select_notifications` and turned into domain events by the
+   application's mapper, against a raw keyset SELECT of the same rows in
+   pages of the same size (`replay_ratio` = replay / raw); and every
+   aggregate loaded once with `app.repository.get`;
+4. billing: `psledger bill --period 2026-01` in a subprocess, its wall time
+   (interpreter start included) and peak RSS (os.wait4's rusage);
+5. audit: p50 and p99 of `audit_trace` (see there) over the issued invoices.
+
+The store must be empty. Without --store a SQLite file in the work directory
+is used; --throwaway-postgres starts a disposable cluster the way the tests
+do (tests/support/postgres.py: fsync and synchronous_commit off) and removes
+it afterwards. Progress goes to stderr; the table (or, with --json, one JSON
+object) to stdout. docs/benchmarks.md has the figures measured so far.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import benchgen
+import orjson
+from benchraw import RawStore
+from click.testing import CliRunner
+
+from domain.invoice import Invoice
+from projections.views import invoice_view
+from psledger import queries
+from psledger.bootstrap import Wiring, bootstrap
+from psledger.cli import cli
+from psledger.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+say: Callable[[str], None] = lambda message: None  # noqa: E731 - set by main()
+
+
+# -- the audit trace ------------------------------------------------------------
+
+
+def audit_trace(wiring: Wiring, number: str) -> int:
+    """What an auditor does today to trace an invoice back to its sources:
+    `psledger invoice NUMBER`, then `psledger history ITEM --format json` for
+    each work item on it, in process. Returns the number of items traced.
+
+    The one place to switch to `psledger audit trace NUMBER` once it exists."""
+    invoice = wiring.ledger.load(Invoice, number)
+    if invoice is None:
+        raise SystemExit(f"bench: invoice {number} not found")
+    view = invoice_view(invoice)
+    orjson.dumps(view, option=orjson.OPT_INDENT_2)
+    items = list(dict.fromkeys(line["item_id"] for line in view["lines"] if line.get("item_id")))
+    for item_id in items:
+        orjson.dumps(queries.history(wiring.ledger, item_id), option=orjson.OPT_INDENT_2)
+    return len(items)
+
+
+# -- the steps --------------------------------------------------------------------
+
+
+def run_cli(store: str, *args: str) -> str:
+    result = CliRunner().invoke(cli, ["--store", store, *args], catch_exceptions=True)
+    if result.exit_code != 0:
+        if result.exc_info is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception  # type: ignore[misc]
+        raise SystemExit(f"bench: psledger {args[:2]} failed: {result.output[-2000:]}")
+    return result.output
+
+
+def events_appended(output: str) -> int | None:
+    """The `N events appended` figure of `psledger ingest debezium`, if it says one."""
+    found = re.findall(r"(\d+) events appended", output)
+    return int(found[-1]) if found else None
+
+
+def replay_notifications(wiring: Wiring, page_size: int) -> tuple[int, float]:
+    """Every stored event through the notification log, decoded; (events, s)."""
+    app = wiring.app
+    count, start_id = 0, 1
+    start = time.perf_counter()
+    while True:
+        page = app.recorder.select_notifications(start_id, page_size)  # type: ignore[attr-defined]
+        if not page:
+            break
+        for notification in page:
+            app.mapper.to_domain_event(notification)
+        count += len(page)
+        start_id = page[-1].id + 1
+    return count, time.perf_counter() - start
+
+
+def load_every_aggregate(wiring: Wiring, ids: list[Any]) -> float:
+    start = time.perf_counter()
+    for originator_id in ids:
+        wiring.app.repository.get(originator_id)
+    return time.perf_counter() - start
+
+
+def bill_in_subprocess(store: str, work: Path) -> tuple[float, float, str]:
+    """`psledger bill` as its own process: (wall s, peak RSS MB, output)."""
+    out_path = work / "bill.out"
+    import psledger  # the subprocess runs the same psledger as this process
+
+    here = str(Path(psledger.__file__).resolve().parents[1])
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")])),
+    }
+    with out_path.open("wb") as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "psledger", "--store", store, "bill", "--period", "2026-01"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=work,
+            env=env,
+        )
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    output = out_path.read_text()
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: psledger bill failed ({proc.returncode}): {output[-2000:]}")
+    return wall, usage.ru_maxrss / 1024, output  # ru_maxrss: KiB on Linux
+
+
+def percentile(samples: list[float], pct: int) -> float:
+    if len(samples) == 1:
+        return samples[0]
+    return statistics.quantiles(samples, n=100, method="inclusive")[pct - 1]
+
+
+# -- the run ----------------------------------------------------------------------
+
+
+def measure(store: str, records: int, work: Path, page_size: int, samples: int) -> dict[str, Any]:
+    with wiring_for(store) as wiring:  # creates the tables; names the events table
+        table = wiring.app.recorder.events_table_name  # type: ignore[attr-defined]
+        if wiring.app.recorder.max_notification_id():
+            raise SystemExit(f"bench: the store {store} is not empty; give an empty one")
+    raw = RawStore(store, table)
+    result: dict[str, Any] = {"store": raw.kind, "records_asked": records}
+
+    say(f"generating a firm with {records} Debezium records in {work}")
+    plan = benchgen.plan_firm(records)
+    hooks = benchgen.write_webhooks(plan, work / "webhooks")
+    source = work / "psa.jsonl"
+    result["records"] = benchgen.write_debezium(plan, source)
+    result.update(
+        time_entries=plan.entries,
+        projects=plan.projects,
+        contracts=plan.contracts,
+        webhooks=len(hooks),
+    )
+
+    say(f"psledger ingest webhook: {len(hooks)} CRM and HR bodies")
+    for start in range(0, len(hooks), 500):
+        run_cli(store, "ingest", "webhook", *map(str, hooks[start : start + 500]))
+    before_id, before_count = raw.max_id(), raw.count_events()
+
+    say("psledger ingest debezium")
+    with METER.phase("ingest", result):
+        start = time.perf_counter()
+        output = run_cli(store, "ingest", "debezium", str(source))
+        ingest_s = time.perf_counter() - start
+    events = raw.count_events() - before_count
+    reported = events_appended(output)
+    if reported is not None and reported != events:
+        raise SystemExit(f"bench: ingest reported {reported} events, the store has {events}")
+    result.update(events=events, ingest_s=ingest_s, ingest_events_per_s=events / ingest_s)
+    result["ingest_records_per_s"] = result["records"] / ingest_s
+
+    say(f"write reference: {events} rows into a scratch table")
+    rows = raw.rows_after(before_id)
+    result["event_state_bytes_avg"] = sum(len(r[3]) for r in rows) / max(1, len(rows))
+    with METER.phase("copy", result):
+        copy_s = raw.copy_reference(rows)
+    del rows
+    result.update(
+        reference_method="copy_binary" if raw.kind == "postgresql" else "executemany",
+        copy_s=copy_s,
+        copy_binary_rows_per_s=events / copy_s,
+    )
+    result["ingest_ratio"] = result["ingest_events_per_s"] / result["copy_binary_rows_per_s"]
+
+    say("replay: notification log pages vs raw SELECT; repository.get of every aggregate")
+    with wiring_for(store) as wiring, METER.phase("replay", result):
+        stored, replay_s = replay_notifications(wiring, page_size)
+    ids = [_as_uuid(i) for i in raw.originator_ids()]
+    with METER.phase("raw_select", result):
+        raw_count, raw_s = raw.select_pages(page_size)
+    if raw_count != stored:
+        raise SystemExit(f"bench: replay read {stored} events, raw SELECT {raw_count}")
+    with wiring_for(store) as wiring, METER.phase("repository_get", result):
+        get_s = load_every_aggregate(wiring, ids)
+    result.update(
+        stored_events=stored,
+        page_size=page_size,
+        replay_s=replay_s,
+        replay_events_per_s=stored / replay_s,
+        raw_select_s=raw_s,
+        raw_select_rows_per_s=raw_count / raw_s,
+        aggregates=len(ids),
+        repository_get_s=get_s,
+        repository_get_events_per_s=stored / get_s,
+        repository_get_aggregates_per_s=len(ids) / get_s,
+    )
+    result["replay_ratio"] = result["replay_events_per_s"] / result["raw_select_rows_per_s"]
+
+    say("psledger bill --period 2026-01 (subprocess)")
+    bill_before = raw.count_events()
+    with METER.phase("bill", result):
+        bill_s, rss_mb, _output = bill_in_subprocess(store, work)
+    result.update(bill_s=bill_s, bill_peak_rss_mb=rss_mb)
+    result["bill_events"] = raw.count_events() - bill_before
+
+    with wiring_for(store) as wiring:
+        numbers = wiring.ledger.entity_ids("invoice")
+        items = 0
+        for number in numbers:
+            invoice = wiring.ledger.load(Invoice, number)
+            items += len({line["item_id"] for line in invoice.lines if line.get("item_id")})
+        result.update(invoices=len(numbers), bill_items=items)
+        say(f"audit trace: {samples} samples over {len(numbers)} invoices")
+        order = random.Random(42).sample(numbers, len(numbers)) if numbers else []
+        timings: list[float] = []
+        traced = 0
+        with METER.phase("trace", result):
+            for n in range(samples if numbers else 0):
+                start = time.perf_counter()
+                traced += audit_trace(wiring, order[n % len(order)])
+                timings.append((time.perf_counter() - start) * 1000)
+    result.update(
+        trace_samples=len(timings),
+        trace_items_avg=traced / len(timings) if timings else None,
+        trace_p50_ms=percentile(timings, 50) if timings else None,
+        trace_p99_ms=percentile(timings, 99) if timings else None,
+    )
+    return result
+
+
+def _as_uuid(value: Any) -> Any:
+    from uuid import UUID
+
+    return value if isinstance(value, UUID) else UUID(str(value))
+
+
+class CpuMeter:
+    """CPU used on the whole machine during the run, and by the run itself
+    (this process, its children and the throwaway PostgreSQL server), in
+    cores busy on average: the difference is what other users took."""
+
+    server_pid: int | None = None
+
+    def __init__(self) -> None:
+        self.start = self._sample()
+
+    def _sample(self) -> tuple[float, float, float, float]:
+        ticks = os.sysconf("SC_CLK_TCK")
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        busy = (sum(fields[:8]) - fields[3] - fields[4]) / ticks  # less idle and iowait
+        own = sum(os.times()[:4])
+        server = 0.0
+        if self.server_pid is not None:
+            try:
+                with open(f"/proc/{self.server_pid}/stat") as f:
+                    stat = f.read().rsplit(")", 1)[1].split()
+                server = sum(int(x) for x in stat[11:15]) / ticks  # utime..cstime
+            except OSError:
+                pass
+        return time.perf_counter(), busy, own, server
+
+    def watch_server(self, pid: int) -> None:
+        self.server_pid = pid
+        self.start = self._sample()
+
+    @contextmanager
+    def phase(self, name: str, result: dict[str, Any]) -> Iterator[None]:
+        """Record `<name>_cpu_s` (CPU seconds of the run in this step) and
+        `<name>_others_cores` (cores other users kept busy meanwhile)."""
+        before = self._sample()
+        yield
+        after = self._sample()
+        wall = max(after[0] - before[0], 1e-9)
+        ours = after[2] - before[2] + after[3] - before[3]
+        result[f"{name}_cpu_s"] = round(ours, 3)
+        result[f"{name}_others_cores"] = round(max(0.0, (after[1] - before[1] - ours) / wall), 2)
+
+    def result(self) -> dict[str, float]:
+        end = self._sample()
+        wall = end[0] - self.start[0]
+        machine = (end[1] - self.start[1]) / wall
+        ours = (end[2] - self.start[2] + end[3] - self.start[3]) / wall
+        return {
+            "cpu_busy_cores_machine": round(machine, 2),
+            "cpu_busy_cores_bench": round(ours, 2),
+            "cpu_busy_cores_others": round(max(0.0, machine - ours), 2),
+        }
+
+
+METER = CpuMeter()  # restarted by main()
+
+
+@contextmanager
+def wiring_for(store: str) -> Iterator[Wiring]:
+    wiring = bootstrap(Settings(store=store))
+    try:
+        yield wiring
+    finally:
+        wiring.close()
+
+
+@contextmanager
+def throwaway_postgres() -> Iterator[str]:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from support.postgres import PostgresCluster
+
+    cluster = PostgresCluster()
+    say("starting a throwaway PostgreSQL cluster")
+    cluster.start()
+    try:
+        assert cluster.base_dir is not None
+        pid = (cluster.base_dir / "data" / "postmaster.pid").read_text().split()[0]
+        METER.watch_server(int(pid))
+        yield cluster.create_database("bench")
+    finally:
+        cluster.stop()
+
+
+def machine() -> dict[str, Any]:
+    def first(path: str, prefix: str) -> str:
+        try:
+            with open(path) as f:
+                for line in f:
+                    if line.startswith(prefix):
+                        return line.split(":", 1)[1].strip()
+        except OSError:
+            pass
+        return "?"
+
+    mem_kb = first("/proc/meminfo", "MemTotal").split()[0]
+    return {
+        "nproc": os.cpu_count(),
+        "memory_gb": round(int(mem_kb) / 1024 / 1024, 1) if mem_kb.isdigit() else None,
+        "cpu": first("/proc/cpuinfo", "model name"),
+        "python": platform.python_version(),
+        "load_before": os.getloadavg(),
+    }
+
+
+def commit() -> str:
+    import psledger
+
+    where = Path(psledger.__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            [
+                "git",
+                "-C",
+                str(where),
+                "status",
+                "--porcelain",
+                "--",
+                "domain",
+                "cdc",
+                "projections",
+                "psledger",
+            ],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return (head + ("+dirty" if dirty else "")) if head else "unknown"
+
+
+ROWS = [
+    ("ingest (CLI, in process)", "ingest_events_per_s", "events/s"),
+    ("  reference: raw write of the same rows", "copy_binary_rows_per_s", "rows/s"),
+    ("  ratio ingest / reference", "ingest_ratio", ""),
+    ("replay (notification log, decoded)", "replay_events_per_s", "events/s"),
+    ("  reference: raw SELECT, same pages", "raw_select_rows_per_s", "rows/s"),
+    ("  ratio replay / reference", "replay_ratio", ""),
+    ("repository.get of every aggregate", "repository_get_aggregates_per_s", "aggregates/s"),
+    ("billing run (subprocess), wall", "bill_s", "s"),
+    ("billing run, peak RSS", "bill_peak_rss_mb", "MB"),
+    ("audit trace p50", "trace_p50_ms", "ms"),
+    ("audit trace p99", "trace_p99_ms", "ms"),
+]
+
+
+def render(result: dict[str, Any]) -> str:
+    head = (
+        f"{result['store']}: {result['records']} Debezium records -> {result['events']} events "
+        f"({result['time_entries']} time entries, {result['projects']} projects); "
+        f"billing: {result['bill_items']} items on {result['invoices']} invoices; "
+        f"reference write: {result['reference_method']}"
+    )
+    lines = [head]
+    for label, key, unit in ROWS:
+        value = result.get(key)
+        shown = "-" if value is None else (f"{value:,.4f}" if value < 10 else f"{value:,.0f}")
+        lines.append(f"{label:<42} {shown:>14} {unit}")
+    return "\n".join(lines)
+
+
+MARKDOWN = [
+    ("records", "records", "{:,}"),
+    ("commit", "commit", "{}"),
+    ("date", "date", "{}"),
+    ("others' CPU", "cpu_busy_cores_others", "{:.2f}"),
+    ("events", "events", "{:,}"),
+    ("ingest ev/s", "ingest_events_per_s", "{:,.0f}"),
+    ("reference rows/s", "copy_binary_rows_per_s", "{:,.0f}"),
+    ("ingest ratio", "ingest_ratio", "{:.4f}"),
+    ("replay ev/s", "replay_events_per_s", "{:,.0f}"),
+    ("raw SELECT rows/s", "raw_select_rows_per_s", "{:,.0f}"),
+    ("replay ratio", "replay_ratio", "{:.3f}"),
+    ("repository.get agg/s", "repository_get_aggregates_per_s", "{:,.0f}"),
+    ("bill items", "bill_items", "{:,}"),
+    ("bill s", "bill_s", "{:.1f}"),
+    ("bill peak RSS MB", "bill_peak_rss_mb", "{:,.0f}"),
+    ("trace p50 ms", "trace_p50_ms", "{:,.0f}"),
+    ("trace p99 ms", "trace_p99_ms", "{:,.0f}"),
+]
+
+
+def markdown_row(result: dict[str, Any]) -> str:
+    """One row of the tables in docs/benchmarks.md."""
+    cells = []
+    for _title, key, fmt in MARKDOWN:
+        value = result.get(key)
+        if key == "commit" and isinstance(value, str):
+            value = value[:7] + ("+dirty" if value.endswith("+dirty") else "")
+        elif key == "date" and isinstance(value, str):
+            value = value[:10]
+        cells.append("-" if value is None else fmt.format(value))
+    return "| " + " | ".join(cells) + " |"
+
+
+def markdown_header() -> str:
+    titles = [title for title, _key, _fmt in MARKDOWN]
+    return "| " + " | ".join(titles) + " |\n|" + "---|" * len(titles)
+
+
+def main(argv: list[str] | None = None) -> None:
+    global say
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--store", help="an empty store (default: SQLite in the work directory)")
+    where.add_argument(
+        "--throwaway-postgres",
+        action="store_true",
+        help="start a disposable PostgreSQL cluster (tests/support/postgres.py) and use it",
+    )
+    parser.add_argument("--records", type=int, default=10_000)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--markdown",
+        nargs="*",
+        metavar="JSON_FILE",
+        default=None,
+        help="print a row for docs/benchmarks.md; with files (saved --json output), "
+        "print their rows and run nothing",
+    )
+    parser.add_argument("--work-dir", type=Path, default=None, help="kept; default: a temp dir")
+    parser.add_argument("--page-size", type=int, default=1000, help="replay page size")
+    parser.add_argument("--trace-samples", type=int, default=100)
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument(
+        "--commit", default=None, help="the commit measured (default: git rev-parse HEAD)"
+    )
+    args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown_header())
+        for name in args.markdown:
+            print(markdown_row(orjson.loads(Path(name).read_bytes())))
+        return
+    if args.records < 1:
+        parser.error("--records must be positive")
+    if not args.quiet:
+        say = lambda message: print(  # noqa: E731
+            f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True
+        )
+
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="psledger-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    info = {
+        **machine(),
+        "commit": args.commit or commit(),
+        "date": dt.datetime.now(dt.UTC).isoformat()[:19],
+    }
+    try:
+        if args.throwaway_postgres:
+            with throwaway_postgres() as url:
+                result = measure(url, args.records, work, args.page_size, args.trace_samples)
+        else:
+            store = args.store or f"sqlite:///{work / 'ledger.db'}"
+            result = measure(store, args.records, work, args.page_size, args.trace_samples)
+    finally:
+        if args.work_dir is None:
+            shutil.rmtree(work, ignore_errors=True)
+    result.update(info, load_after=os.getloadavg(), **METER.result())
+    if args.json:
+        print(orjson.dumps(result).decode())
+    elif args.markdown is not None:
+        print(markdown_header())
+        print(markdown_row(result))
+    else:
+        print(render(result))
+
+
+if __name__ == "__main__":
+    main()
