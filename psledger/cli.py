@@ -78,6 +78,17 @@ class Context:
 pass_ctx = click.make_pass_decorator(Context)
 
 
+def format_option(*choices: str) -> Callable[[F], F]:
+    """`--format` with these choices, the first the default (for people)."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(list(choices)),
+        default=choices[0],
+        help=f"{choices[0]} for people, {', '.join(choices[1:])} for scripts.",
+    )
+
+
 def emit_json(data: Any) -> None:
     click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
 

@@ -27,7 +27,7 @@ from psledger.audit.psa_source import (
 from psledger.audit.reconcile import Reconciler, Report
 from psledger.audit.trace import trace
 from psledger.audit.trace_text import render_text
-from psledger.cli import Context, cli, emit_json, guarded, pass_ctx
+from psledger.cli import Context, cli, emit_json, format_option, guarded, pass_ctx
 from psledger.render import table
 from psledger.store.journal import JournalStore
 
@@ -40,13 +40,7 @@ def audit() -> None:
 
 
 @audit.command("digest")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    help="text for people, json for scripts.",
-)
+@format_option("text", "json")
 @pass_ctx
 @guarded
 def audit_digest(ctx: Context, fmt: str) -> None:
@@ -82,13 +76,7 @@ def audit_digest(ctx: Context, fmt: str) -> None:
     hidden=True,
     help="Events read per page.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    help="text for people, json for scripts.",
-)
+@format_option("text", "json")
 @pass_ctx
 @guarded
 def audit_verify(ctx: Context, digest_text: str | None, start: int, page: int, fmt: str) -> None:
@@ -130,13 +118,7 @@ def audit_backfill(ctx: Context) -> None:
 
 @audit.command("trace")
 @click.argument("number")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    help="text for people, json for scripts.",
-)
+@format_option("text", "json")
 @pass_ctx
 @guarded
 def audit_trace(ctx: Context, number: str, fmt: str) -> None:
@@ -234,13 +216,7 @@ def _print(result: Verification) -> None:
     default=None,
     help="Comma-separated PSA tables to reconcile (default: every mapped table).",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    help="table for people, json for scripts.",
-)
+@format_option("table", "json")
 @pass_ctx
 @guarded
 def reconcile(

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from psledger.cli import Context, cli, emit_json, guarded, pass_ctx
+from psledger.cli import Context, cli, emit_json, format_option, guarded, pass_ctx
 from psledger.render import table
 
 
@@ -16,13 +16,7 @@ def projections() -> None:
 
 
 @projections.command("status")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    help="table for people, json for scripts.",
-)
+@format_option("table", "json")
 @pass_ctx
 @guarded
 def status(ctx: Context, fmt: str) -> None:

@@ -25,7 +25,7 @@ from domain.repricing_proposals import Proposal, preview, propose
 from domain.rules import RuleSet
 from projections.views import invoice_view, plain, plain_dict
 from psledger.bootstrap import load_rules
-from psledger.cli import Context, cli, emit_json, guarded, pass_ctx
+from psledger.cli import Context, cli, emit_json, format_option, guarded, pass_ctx
 from psledger.cli_projections import projections
 from psledger.ledger import Ledger
 from psledger.render import invoices_table, table
@@ -166,13 +166,7 @@ def _pairs(d: dict[str, Any]) -> tuple[Any, ...]:
 @cli.command()
 @click.option("--period", required=True, help="Calendar month YYYY-MM.")
 @click.option("--rules", "rules_file", type=click.Path(path_type=Path), help=RULES_HELP)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    help="table for people, json for scripts.",
-)
+@format_option("table", "json")
 @pass_ctx
 @guarded
 def rebuild(ctx: Context, period: str, rules_file: Path | None, fmt: str) -> None:
@@ -191,13 +185,7 @@ def rebuild(ctx: Context, period: str, rules_file: Path | None, fmt: str) -> Non
     help="The new tax and FX rules (JSON, the shape of psledger/data/tax_and_fx.json).",
 )
 @click.option("--period", default=None, help="Calendar month YYYY-MM (default: every period).")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    help="table for people, json for scripts.",
-)
+@format_option("table", "json")
 @click.option("--apply", "apply_", is_flag=True, help="Record the proposals as approved.")
 @click.option("--by", "by", default=None, help="Who approves (with --apply).")
 @pass_ctx

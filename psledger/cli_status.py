@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from psledger.cli import Context, cli, emit_json, guarded, pass_ctx
+from psledger.cli import Context, cli, emit_json, format_option, guarded, pass_ctx
 from psledger.ledger import utc_now
 from psledger.ops import logs
 from psledger.ops.status import summary
@@ -85,13 +85,7 @@ def render(found: dict[str, Any]) -> str:
 
 
 @cli.command()
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    help="table for people, json for scripts.",
-)
+@format_option("table", "json")
 @click.option("--catch-up/--no-catch-up", default=True, help="Bring the views up to date first.")
 @pass_ctx
 @guarded
