@@ -25,7 +25,15 @@ from domain.repricing_proposals import Proposal, preview, propose
 from domain.rules import RuleSet
 from projections.views import invoice_view, plain, plain_dict
 from psledger.bootstrap import load_rules
-from psledger.cli import Context, cli, emit_json, format_option, guarded, pass_ctx
+from psledger.cli import (
+    Context,
+    cli,
+    emit_json,
+    format_option,
+    guarded,
+    pass_ctx,
+    progress,
+)
 from psledger.cli_projections import projections
 from psledger.ledger import Ledger
 from psledger.render import invoices_table, table
@@ -172,7 +180,8 @@ def _pairs(d: dict[str, Any]) -> tuple[Any, ...]:
 def rebuild(ctx: Context, period: str, rules_file: Path | None, fmt: str) -> None:
     """Dry run: re-price a period's invoices under other rules and show what
     would differ, and what a billing run would draft now. Appends nothing."""
-    report = dry_run(ctx.wiring.ledger, _rules(ctx, rules_file), period)
+    with progress(f"re-pricing {period}"):  # a spinner, on a terminal only
+        report = dry_run(ctx.wiring.ledger, _rules(ctx, rules_file), period)
     emit_json(report) if fmt == "json" else _print(report)
 
 
