@@ -126,8 +126,16 @@ def load_every_aggregate(wiring: Wiring, ids: list[Any]) -> float:
     return time.perf_counter() - start
 
 
-def bill_in_subprocess(store: str, work: Path) -> tuple[float, float, str]:
-    """`psledger bill` as its own process: (wall s, peak RSS MB, output)."""
+class Stalled(Exception):
+    """The billing process made no progress (no CPU in it or the server)."""
+
+
+def bill_in_subprocess(store: str, work: Path, stall_s: float) -> tuple[float, float, str]:
+    """`psledger bill` as its own process: (wall s, peak RSS MB, output).
+
+    Raises Stalled (after killing it) when neither it nor the throwaway
+    server's backends used any CPU for `stall_s` seconds: a deadlock such as psycopg's
+    pipeline one (server waiting in ClientRead, client waiting to read)."""
     out_path = work / "bill.out"
     import psledger  # the subprocess runs the same psledger as this process
 
@@ -145,13 +153,39 @@ def bill_in_subprocess(store: str, work: Path) -> tuple[float, float, str]:
             cwd=work,
             env=env,
         )
-        _pid, status, usage = os.wait4(proc.pid, 0)
+        progress, since = -1.0, time.perf_counter()
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            now_progress = process_cpu(proc.pid) + METER.server_cpu(backends_only=True)
+            if now_progress != progress:
+                progress, since = now_progress, time.perf_counter()
+            elif time.perf_counter() - since > stall_s:
+                proc.kill()
+                _pid, status, usage = os.wait4(proc.pid, 0)
+                raise Stalled(
+                    f"psledger bill used no CPU (nor did the server) for {stall_s:.0f} s "
+                    f"after {since - start:.1f} s; killed (peak RSS "
+                    f"{usage.ru_maxrss / 1024:.0f} MB)"
+                )
+            time.sleep(0.2)
         wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
     output = out_path.read_text()
     if proc.returncode != 0:
         raise SystemExit(f"bench: psledger bill failed ({proc.returncode}): {output[-2000:]}")
     return wall, usage.ru_maxrss / 1024, output  # ru_maxrss: KiB on Linux
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds of a running process (its threads included), 0 if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(samples: list[float], pct: int) -> float:
@@ -163,7 +197,9 @@ def percentile(samples: list[float], pct: int) -> float:
 # -- the run ----------------------------------------------------------------------
 
 
-def measure(store: str, records: int, work: Path, page_size: int, samples: int) -> dict[str, Any]:
+def measure(
+    store: str, records: int, work: Path, page_size: int, samples: int, stall_s: float
+) -> dict[str, Any]:
     with wiring_for(store) as wiring:  # creates the tables; names the events table
         table = wiring.app.recorder.events_table_name  # type: ignore[attr-defined]
         if wiring.app.recorder.max_notification_id():
@@ -240,8 +276,12 @@ def measure(store: str, records: int, work: Path, page_size: int, samples: int) 
     say("psledger bill --period 2026-01 (subprocess)")
     bill_before = raw.count_events()
     with METER.phase("bill", result):
-        bill_s, rss_mb, _output = bill_in_subprocess(store, work)
-    result.update(bill_s=bill_s, bill_peak_rss_mb=rss_mb)
+        try:
+            bill_s, rss_mb, _output = bill_in_subprocess(store, work, stall_s)
+            result.update(bill_s=bill_s, bill_peak_rss_mb=rss_mb)
+        except Stalled as exc:
+            say(f"billing stalled: {exc}")
+            result.update(bill_s=None, bill_peak_rss_mb=None, bill_error=str(exc))
     result["bill_events"] = raw.count_events() - bill_before
 
     with wiring_for(store) as wiring:
@@ -291,15 +331,31 @@ class CpuMeter:
             fields = [int(x) for x in f.readline().split()[1:]]
         busy = (sum(fields[:8]) - fields[3] - fields[4]) / ticks  # less idle and iowait
         own = sum(os.times()[:4])
-        server = 0.0
-        if self.server_pid is not None:
+        return time.perf_counter(), busy, own, self.server_cpu()
+
+    def server_cpu(self, *, backends_only: bool = False) -> float:
+        """CPU seconds of the throwaway server so far: the postmaster, its
+        reaped and its live processes; or only its live client backends."""
+        if self.server_pid is None:
+            return 0.0
+        ticks = 0
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
             try:
-                with open(f"/proc/{self.server_pid}/stat") as f:
+                with open(f"/proc/{entry}/stat") as f:
                     stat = f.read().rsplit(")", 1)[1].split()
-                server = sum(int(x) for x in stat[11:15]) / ticks  # utime..cstime
+                if backends_only and int(stat[1]) == self.server_pid:
+                    with open(f"/proc/{entry}/cmdline", "rb") as f:
+                        if not f.read().startswith(b"postgres: postgres bench "):
+                            continue
             except OSError:
-                pass
-        return time.perf_counter(), busy, own, server
+                continue
+            if int(entry) == self.server_pid and not backends_only:
+                ticks += sum(int(x) for x in stat[11:15])  # utime, stime, cutime, cstime
+            elif int(stat[1]) == self.server_pid:
+                ticks += int(stat[11]) + int(stat[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def watch_server(self, pid: int) -> None:
         self.server_pid = pid
@@ -502,6 +558,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--trace-samples", type=int, default=100)
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.add_argument(
+        "--stall-seconds",
+        type=float,
+        default=300,
+        help="kill the billing run when it (and the throwaway server) used no CPU this long",
+    )
+    parser.add_argument(
         "--commit", default=None, help="the commit measured (default: git rev-parse HEAD)"
     )
     args = parser.parse_args(argv)
@@ -527,10 +589,14 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if args.throwaway_postgres:
             with throwaway_postgres() as url:
-                result = measure(url, args.records, work, args.page_size, args.trace_samples)
+                result = measure(
+                    url, args.records, work, args.page_size, args.trace_samples, args.stall_seconds
+                )
         else:
             store = args.store or f"sqlite:///{work / 'ledger.db'}"
-            result = measure(store, args.records, work, args.page_size, args.trace_samples)
+            result = measure(
+                store, args.records, work, args.page_size, args.trace_samples, args.stall_seconds
+            )
     finally:
         if args.work_dir is None:
             shutil.rmtree(work, ignore_errors=True)
