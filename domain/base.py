@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -12,6 +13,7 @@ from domain.provenance import Provenance
 NAMESPACE = uuid5(NAMESPACE_URL, "https://psledger.example/entities")
 
 
+@lru_cache(maxsize=65536)
 def aggregate_id(kind: str, business_id: str) -> UUID:
     """The aggregate id of an entity, from its kind and business id."""
     return uuid5(NAMESPACE, f"{kind}:{business_id}")

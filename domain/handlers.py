@@ -70,6 +70,8 @@ class Aggregates(Protocol):
 
     def add(self, aggregate: LedgerAggregate, parent_id: str | None = None) -> None: ...
 
+    def exists(self, cls: type[LedgerAggregate], business_id: str) -> bool: ...
+
 
 def require(repo: Aggregates, cls: type[A], business_id: str) -> A:
     found = repo.get(cls, business_id)
@@ -217,6 +219,15 @@ def _needs(repo: Aggregates, cls: type[A], business_id: str, who: str) -> A:
     return found
 
 
+def _needs_existing(repo: Aggregates, cls: type[A], business_id: str, who: str) -> None:
+    """`_needs` for a parent the handler only has to know exists."""
+    if not repo.exists(cls, business_id):
+        raise MissingDependency(
+            f"{who} waits for {cls.KIND.replace('_', ' ')} {business_id}",
+            waits_for=f"{cls.KIND}:{business_id}",
+        )
+
+
 def _sync_rate_line(cmd: c.SyncRateLine, repo: Aggregates) -> None:
     card = _needs(repo, RateCard, cmd.rate_card_id, f"rate card line {cmd.line.line_id}")
     card.set_line(cmd.line, cmd.provenance)
@@ -231,7 +242,7 @@ def _remove_rate_line(cmd: c.RemoveRateLine, repo: Aggregates) -> None:
 def _sync_project(cmd: c.SyncProject, repo: Aggregates) -> None:
     Project.check_details(cmd.project_id, cmd.details)
     contract_id = str(cmd.details["contract_id"])
-    _needs(repo, Contract, contract_id, f"project {cmd.project_id}")
+    _needs_existing(repo, Contract, contract_id, f"project {cmd.project_id}")
     project = repo.get(Project, cmd.project_id)
     if project is None:
         repo.add(
@@ -247,7 +258,7 @@ def _sync_project(cmd: c.SyncProject, repo: Aggregates) -> None:
 
 def _sync_assignment(cmd: c.SyncAssignment, repo: Aggregates) -> None:
     project_id = str(cmd.details["project_id"])
-    _needs(repo, Project, project_id, f"assignment {cmd.assignment_id}")
+    _needs_existing(repo, Project, project_id, f"assignment {cmd.assignment_id}")
     assignment = repo.get(Assignment, cmd.assignment_id)
     if assignment is None:
         repo.add(
@@ -270,7 +281,7 @@ def _sync_work_item(cmd: c.SyncWorkItem, repo: Aggregates) -> None:
             f"{cmd.kind.replace('_', ' ')} {cmd.item_id}: the PSA cannot set status {status!r}"
         )
     project_id = str(cmd.fields["project_id"])
-    _needs(repo, Project, project_id, f"{cmd.kind.replace('_', ' ')} {cmd.item_id}")
+    _needs_existing(repo, Project, project_id, f"{cmd.kind.replace('_', ' ')} {cmd.item_id}")
     item = repo.get(cls, cmd.item_id)
     if item is None:
         item = cls.capture(cmd.item_id, cmd.fields, cmd.provenance)

@@ -76,6 +76,7 @@ class UnitOfWork:
     def __init__(self, app: LedgerApplication) -> None:
         self.app = app
         self.loaded: dict[UUID, LedgerAggregate | None] = {}
+        self.present: set[UUID] = set()  # known to exist, not loaded
         self.rows = LedgerRows()
 
     def get(self, cls: type[A], business_id: str) -> A | None:
@@ -90,20 +91,57 @@ class UnitOfWork:
             raise InfrastructureError(f"{cls.KIND} {business_id}: stored as {type(found).__name__}")
         return found
 
-    def preload(self, wanted: Iterable[tuple[type[LedgerAggregate], str]]) -> None:
-        """Learn in one query per kind which of these entities do not exist
-        yet, so that `get` need not ask the store for each new one."""
-        by_kind: dict[type[LedgerAggregate], set[str]] = {}
+    def exists(self, cls: type[LedgerAggregate], business_id: str) -> bool:
+        """Whether the entity exists (in the store or added here), without
+        loading it: the entity index is written with the events."""
+        key = cls.id_for(business_id)
+        if key in self.loaded:
+            return self.loaded[key] is not None
+        if key not in self.present:
+            rows = self.app.fetch(self.app.tables.q_entities_in(1), [cls.KIND, business_id])
+            if not rows:
+                return False
+            self.present.add(key)
+        return True
+
+    def preload(
+        self,
+        wanted: Iterable[tuple[type[LedgerAggregate], str]],
+        *,
+        existing: Iterable[tuple[type[LedgerAggregate], str]] = (),
+    ) -> None:
+        """Load these aggregates (and learn which of them do not exist yet)
+        in one query per kind and one for their events, so that `get` need
+        not ask the store for each; learn which of `existing` exist."""
+        load = {(cls, b) for cls, b in wanted if cls.id_for(b) not in self.loaded}
+        check = {(cls, b) for cls, b in existing if cls.id_for(b) not in self.loaded}
+        check -= {(cls, b) for cls, b in check if cls.id_for(b) in self.present}
+        found = self._indexed(load | check)
+        for cls, business_id in load:
+            if (cls.KIND, business_id) not in found:
+                self.loaded[cls.id_for(business_id)] = None
+        self.present.update(cls.id_for(b) for cls, b in check if (cls.KIND, b) in found)
+        ids = [cls.id_for(b) for cls, b in load if (cls.KIND, b) in found]
+        aggregates: dict[UUID, Any] = {}
+        for stored in self.app.recorder.select_events_of(ids):  # type: ignore[attr-defined]
+            event = self.app.mapper.to_domain_event(stored)
+            aggregates[stored.originator_id] = event.mutate(  # type: ignore[attr-defined]
+                aggregates.get(stored.originator_id)
+            )
+        self.loaded.update(aggregates)
+
+    def _indexed(self, wanted: set[tuple[type[LedgerAggregate], str]]) -> set[tuple[str, str]]:
+        by_kind: dict[str, list[str]] = {}
         for cls, business_id in wanted:
-            if cls.id_for(business_id) not in self.loaded:
-                by_kind.setdefault(cls, set()).add(business_id)
-        for cls, ids in by_kind.items():
-            pending = sorted(ids)
-            for start in range(0, len(pending), 500):
-                chunk = pending[start : start + 500]
-                rows = self.app.fetch(self.app.tables.q_entities_in(len(chunk)), [cls.KIND, *chunk])
-                for business_id in set(chunk) - {row[0] for row in rows}:
-                    self.loaded[cls.id_for(business_id)] = None
+            by_kind.setdefault(cls.KIND, []).append(business_id)
+        found: set[tuple[str, str]] = set()
+        for kind, ids in by_kind.items():
+            ids.sort()
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                rows = self.app.fetch(self.app.tables.q_entities_in(len(chunk)), [kind, *chunk])
+                found.update((kind, row[0]) for row in rows)
+        return found
 
     def add(self, aggregate: LedgerAggregate, parent_id: str | None = None) -> None:
         self.loaded[aggregate.id] = aggregate

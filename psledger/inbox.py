@@ -38,8 +38,10 @@ from typing import Protocol
 import orjson
 
 from domain import commands as c
+from domain.base import LedgerAggregate
 from domain.errors import InputError, LedgerError, MissingDependency
 from domain.handlers import ITEM_KINDS, handle
+from domain.project import Project
 from psledger.app import LedgerApplication, UnitOfWork, retrying
 from psledger.ops import metrics
 from psledger.store.rows import DedupRow, ParkedRow, PositionRow, QuarantineRow, StagedRow
@@ -235,12 +237,7 @@ class Inbox:
         while True:
             newest = dict(applied_order)  # entity -> newest LSN applied (this pass included)
             uow = UnitOfWork(self.app)
-            uow.preload(
-                (ITEM_KINDS[cmd.kind], cmd.item_id)
-                for unit in units
-                for cmd in unit.commands
-                if isinstance(cmd, c.SyncWorkItem) and cmd.kind in ITEM_KINDS
-            )
+            _preload(uow, units)
             report = InboxReport()
             outcomes: dict[int, Outcome] = {}
             in_batch: set[str] = set()
@@ -574,3 +571,16 @@ def _piece_id(piece: tuple[str, int, int, str]) -> str:
 def _settled_transactions(unit: Inbound) -> list[str]:
     """`transaction:<id>` of the source transaction a unit settles."""
     return [TRANSACTION + k[len("cdc:tx:") :] for k in unit.marker_keys]
+
+
+def _preload(uow: UnitOfWork, units: Sequence[Inbound]) -> None:
+    """Load the batch's work items at once, and learn which of their
+    projects exist: the handlers then ask the store nothing per item."""
+    items: list[tuple[type[LedgerAggregate], str]] = []
+    parents: list[tuple[type[LedgerAggregate], str]] = []
+    for unit in units:
+        for cmd in unit.commands:
+            if isinstance(cmd, c.SyncWorkItem) and cmd.kind in ITEM_KINDS:
+                items.append((ITEM_KINDS[cmd.kind], cmd.item_id))
+                parents.append((Project, str(cmd.fields.get("project_id"))))
+    uow.preload(items, existing=parents)

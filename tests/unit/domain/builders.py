@@ -269,6 +269,9 @@ class FakeRepo:
         self.store[(type(aggregate), aggregate.business_id)] = aggregate
         self.parents[(aggregate.KIND, aggregate.business_id)] = parent_id
 
+    def exists(self, cls: type[Any], business_id: str) -> bool:
+        return (cls, business_id) in self.store
+
     def pending(self) -> list[Any]:
         events: list[Any] = []
         for agg in self.store.values():
