@@ -61,7 +61,7 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
         """Every stored event of these aggregates, in one query per 500 ids,
         ordered by aggregate and version: a batch's aggregates at once."""
         found: list[StoredEvent] = []
-        ids = [str(i) for i in originator_ids]
+        ids = [i.hex for i in originator_ids]  # as the library stores them
         with store_errors(), self.datastore.transaction(commit=False) as c:
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]

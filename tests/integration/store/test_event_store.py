@@ -191,3 +191,23 @@ def test_an_intake_batch_meeting_a_concurrent_writer_is_decided_again(
     # the rival's change stays in the history; the PSA row (the later image) decides the state
     assert project.version == 3
     assert (project.details["name"], project.status) == ("Rollout", "on_hold")
+
+
+def test_a_preloaded_aggregate_is_the_one_the_repository_rebuilds(wiring: Wiring) -> None:
+    # given a contract with several events, and an entity that does not exist
+    approve_sow(wiring)
+    uow = UnitOfWork(wiring.app)
+    contract = uow.get(Contract, "SOW-1042")
+    assert contract is not None
+    contract.invoice_fee("2026-01", "X-1", Provenance("ledger", "test"))
+    uow.commit()
+    # when a fresh unit of work preloads both in one go
+    fresh = UnitOfWork(wiring.app)
+    fresh.preload([(Contract, "SOW-1042"), (Contract, "SOW-NONE")])
+    # then it holds the contract at its latest version, rebuilt from its events,
+    # and knows the other is missing, without asking the store again
+    rebuilt = wiring.app.repository.get(Contract.id_for("SOW-1042"))
+    preloaded = fresh.loaded[Contract.id_for("SOW-1042")]
+    assert preloaded is not None and preloaded.version == rebuilt.version >= 2
+    assert preloaded.fee_lines == rebuilt.fee_lines != {}
+    assert fresh.loaded[Contract.id_for("SOW-NONE")] is None
