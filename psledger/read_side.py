@@ -6,6 +6,8 @@
     status()        each view's position, the store's last id and the lag
     rebuild(names)  drop and replay in pages; a rebuild that was killed is
                     resumed (not restarted) by the next rebuild
+    shape()         a view stored in an older shape (tables.py, VIEW_SCHEMAS)
+                    is made anew and replayed; each of the above does it first
     ViewThread      `catch_up` in a background thread until stopped (serve)
 
 The library's `ProjectionRunner` drives one projection per event through a
@@ -26,7 +28,7 @@ from eventsourcing.persistence import Notification, Tracking
 
 from domain.errors import InputError
 from projections.read.recorders import view_recorder
-from projections.read.tables import VIEW_NAMES
+from projections.read.tables import VIEW_NAMES, VIEW_SCHEMAS
 from projections.read.views import VIEWS, AggregateFold, LedgerView, ViewWrites
 from psledger import faults
 from psledger.app import LedgerApplication
@@ -67,6 +69,19 @@ class ReadSide:
             cls.view_name: cls(self.recorder, self._load) for cls in VIEWS
         }
         self.fold = AggregateFold(self._load)
+        self.shaped = False
+
+    def shape(self) -> None:
+        """Bring every view to the shape this code writes (tables.py,
+        `VIEW_SCHEMAS`): an older view is dropped and replayed by the next
+        catch-up. Checked once per process; one indexed read per view."""
+        if self.shaped:
+            return
+        for name, schema in VIEW_SCHEMAS.items():
+            if self.recorder.schema(name) < schema.version:
+                view = self.views[name]
+                self.recorder.upgrade(name, schema, [view.tracking_name, _marker(view)])
+        self.shaped = True
 
     def _load(self, aggregate_id: UUID, version: int) -> Any:
         return self.app.repository.get(aggregate_id, version=version)
@@ -83,6 +98,7 @@ class ReadSide:
         return int(self.app.recorder.max_notification_id() or 0)
 
     def status(self) -> list[ViewStatus]:
+        self.shape()
         last = self.last_notification_id()
         return [
             ViewStatus(
@@ -105,6 +121,7 @@ class ReadSide:
         """Bring the views up to `until` (default: the store's last
         notification now); the number of notifications read."""
         views = [self.views[n] for n in self.names(wanted)]
+        self.shape()
         target = self.last_notification_id() if until is None else until
         positions = {v.view_name: v.position() for v in views}
         start = min(positions.values(), default=target)
@@ -159,6 +176,7 @@ class ReadSide:
         marker until it finishes; a rebuild started while the marker is there
         carries on from the view's position instead of dropping again."""
         names = self.names(wanted)
+        self.shape()
         target = self.last_notification_id()
         for name in names:
             view = self.views[name]

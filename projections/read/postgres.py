@@ -15,6 +15,7 @@ class PostgresViewRecorder(ViewWriter, PostgresTrackingRecorder):
     """Views in the PostgreSQL event store's database (its schema)."""
 
     p = "%s"
+    bigint = "BIGINT"
 
     def __init__(self, datastore: Any) -> None:
         super().__init__(datastore, tracking_table_name=TRACKING_TABLE)

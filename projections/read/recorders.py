@@ -15,10 +15,21 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
-from projections.read.tables import KEYS, TRACKING_TABLE, VIEW_TABLES
-from projections.read.views import ViewWrites
+from projections.read.tables import KEYS, TRACKING_TABLE, VIEW_TABLES, ViewSchema
+from projections.read.views import APP_NAME, ViewWrites
 
 UNIQUE_VIOLATION = "23505"
+
+# `audit trace`'s three reads ({p}: the placeholder), each an index search
+# whose cost is the invoice's lines and its items' histories, never the store's.
+TRACE_READS = (
+    "SELECT drafted_at, head, lines FROM psledger_view_trace WHERE number = {p}",
+    "SELECT entry FROM psledger_view_invoice_events WHERE number = {p} ORDER BY version",
+    "SELECT l.line_no, e.event, e.document, e.recorded_at, e.entry "
+    "FROM psledger_view_lineage l JOIN psledger_view_item_events e "
+    "ON e.item_kind = l.item_kind AND e.item_id = l.item_id "
+    "WHERE l.number = {p} ORDER BY l.line_no, e.version",
+)
 
 
 class _Moved(Exception):
@@ -29,6 +40,7 @@ class ViewWriter:
     """The SQL both dialects share; `p` is the placeholder."""
 
     p = "?"
+    bigint = "INTEGER"
     datastore: Any
 
     def _insert_tracking(self, c: Any, tracking: Tracking) -> None:
@@ -92,6 +104,55 @@ class ViewWriter:
             for name in tracking_names:
                 c.execute(f"DELETE FROM {TRACKING_TABLE} WHERE application_name = {self.p}", [name])
 
+    def trace_rows(
+        self, number: str
+    ) -> tuple[tuple[Any, ...] | None, list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """The lineage view's rows of invoice `number`, in one transaction:
+        (drafted_at, head, lines) or None, its events' entries in order, and
+        (line_no, event, document, recorded_at, entry) of its lines' items'
+        events by line and version (`TRACE_READS`)."""
+        head_sql, events_sql, items_sql = (s.format(p=self.p) for s in TRACE_READS)
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(head_sql, [number])
+            head = c.fetchone()
+            if head is None:
+                return None, [], []
+            c.execute(events_sql, [number])
+            events = [_values(r) for r in c.fetchall()]
+            c.execute(items_sql, [number])
+            items = [_values(r) for r in c.fetchall()]
+        return _values(head), events, items
+
+    def schema(self, view: str) -> int:
+        """The shape the store's `view` is at (no row: migration 7's, 1)."""
+        found = self.max_tracking_id(schema_name(view))  # type: ignore[attr-defined]
+        return int(found) if found is not None else 1
+
+    def upgrade(self, view: str, schema: ViewSchema, tracking_names: list[str]) -> bool:
+        """Bring `view` to `schema`, if it is older, in one transaction: the
+        new number first (compare and set, so one process does it), then its
+        tables dropped and created anew and its positions forgotten, so that
+        the next catch-up replays it. False if it was there already."""
+        p = self.p
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                f"INSERT INTO {TRACKING_TABLE} VALUES ({p}, {p}) "
+                "ON CONFLICT (application_name) DO UPDATE "
+                f"SET notification_id = excluded.notification_id "
+                f"WHERE {TRACKING_TABLE}.notification_id < excluded.notification_id "
+                "RETURNING notification_id",
+                [schema_name(view), schema.version],
+            )
+            if c.fetchone() is None:
+                return False
+            for table in VIEW_TABLES[view]:
+                c.execute(f"DROP TABLE IF EXISTS {table}")
+            for statement in schema.ddl:
+                c.execute(statement.format(bigint=self.bigint))
+            for name in tracking_names:
+                c.execute(f"DELETE FROM {TRACKING_TABLE} WHERE application_name = {p}", [name])
+        return True
+
     def set_position(self, name: str, notification_id: int) -> None:
         """A marker row (a rebuild's target), replacing any before it."""
         p = self.p
@@ -124,6 +185,16 @@ class SQLiteViewRecorder(ViewWriter, SQLiteTrackingRecorder):
 
     def _insert_tracking(self, c: Any, tracking: Tracking) -> None:
         SQLiteTrackingRecorder._insert_tracking(self, c, tracking)
+
+
+def _values(row: Any) -> tuple[Any, ...]:
+    """A row's values, whether the driver gives tuples or dicts (psycopg here)."""
+    return tuple(row.values()) if isinstance(row, dict) else tuple(row)
+
+
+def schema_name(view: str) -> str:
+    """The tracking row that holds the shape `view` is at."""
+    return f"{APP_NAME}/{view}#schema"
 
 
 def view_recorder(app_recorder: Any) -> Any:

@@ -19,6 +19,7 @@ from domain.invoice import Invoice
 from domain.project import Project
 from domain.work_item import WorkItem
 from projections.erp import erp_payload
+from projections.read.lineage import entry_json
 from projections.views import invoice_view, item_view, plain
 
 SORT_LAST = date.max.isoformat()  # an item without a date sorts after every dated one
@@ -73,7 +74,8 @@ DOCUMENT_FIELDS = ("invoice_number", "credit_note", "rejected_invoice")
 
 
 def item_event_row(item: WorkItem, event: Any, notification_id: int) -> tuple[Any, ...]:
-    """One event of a work item, with its provenance and the document it names."""
+    """One event of a work item, with its provenance, the document it names
+    and its trace entry."""
     document = next((getattr(event, f) for f in DOCUMENT_FIELDS if hasattr(event, f)), None)
     provenance = getattr(event, "provenance", None)
     return (
@@ -85,6 +87,7 @@ def item_event_row(item: WorkItem, event: Any, notification_id: int) -> tuple[An
         event.timestamp.isoformat(),
         document,
         as_json(plain(provenance)) if provenance is not None else None,
+        entry_json(event),
     )
 
 

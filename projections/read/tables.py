@@ -21,13 +21,29 @@ transaction. A view can be dropped and replayed at any time.
                                ReturnedForReissue event names) and
                                `provenance` (JSON). A line's trace is its
                                item's events up to the one whose document is
-                               the line's invoice.
+                               the line's invoice. Since lineage schema 2
+                               also `entry`: the event's trace entry (JSON).
+    psledger_view_trace        (lineage schema 2) one row per invoice: when it
+                               was drafted, its trace head and its line heads
+                               (JSON, every line in order)
+    psledger_view_invoice_events  (lineage schema 2) every event of every
+                               invoice: (number, version) -> its trace entry
     psledger_view_entities     the entity index: (kind, business_id) ->
                                parent_id, version, last_notification_id
 The operations figures are queries over these (`psledger.queries.figures`).
+
+Versions. Migration 7 created the first shape of every view (`VIEW_DDL`,
+never edited since). A view whose rows changed shape later has a higher
+number in `VIEW_SCHEMAS`, with the DDL of that shape; the read side
+(`psledger.read_side`) finds the number a store's view is at (a row
+``psledger/<view>#schema`` in the tracking table; none means 1), and for an
+older view drops its tables, creates them anew and forgets its position in
+one transaction, so that the next catch-up replays it.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 VIEW_NAMES = ("invoices", "items", "lineage", "entities")
 TRACKING_TABLE = "psledger_view_tracking"
@@ -36,11 +52,16 @@ TRACKING_TABLE = "psledger_view_tracking"
 VIEW_TABLES: dict[str, tuple[str, ...]] = {
     "invoices": ("psledger_view_invoices",),
     "items": ("psledger_view_items",),
-    "lineage": ("psledger_view_lineage", "psledger_view_item_events"),
+    "lineage": (
+        "psledger_view_lineage",
+        "psledger_view_item_events",
+        "psledger_view_trace",
+        "psledger_view_invoice_events",
+    ),
     "entities": ("psledger_view_entities",),
 }
 
-# DDL for the migration that creates them ({bigint} per dialect).
+# DDL of migration 7, which created them ({bigint} per dialect); never edited.
 VIEW_DDL = [
     f"CREATE TABLE IF NOT EXISTS {TRACKING_TABLE} ("
     "application_name TEXT PRIMARY KEY, notification_id {bigint})",
@@ -86,4 +107,47 @@ KEYS: dict[str, tuple[str, ...]] = {
     "psledger_view_lineage": ("number", "line_no"),
     "psledger_view_item_events": ("item_kind", "item_id", "version"),
     "psledger_view_entities": ("kind", "business_id"),
+    "psledger_view_trace": ("number",),
+    "psledger_view_invoice_events": ("number", "version"),
 }
+
+
+@dataclass(frozen=True)
+class ViewSchema:
+    """A view's shape after migration 7: its number and the DDL of its tables."""
+
+    version: int
+    ddl: tuple[str, ...]
+
+
+# Lineage 2: item events carry their trace entry; the trace heads and the
+# invoices' own events, so that `audit trace` reads rows, not aggregates.
+VIEW_SCHEMAS: dict[str, ViewSchema] = {
+    "lineage": ViewSchema(
+        2,
+        (
+            "CREATE TABLE psledger_view_lineage ("
+            "number TEXT NOT NULL, line_no {bigint} NOT NULL, item_kind TEXT NOT NULL, "
+            "item_id TEXT NOT NULL, PRIMARY KEY (number, line_no))",
+            "CREATE INDEX IF NOT EXISTS psledger_view_lineage_item "
+            "ON psledger_view_lineage (item_kind, item_id)",
+            "CREATE TABLE psledger_view_item_events ("
+            "item_kind TEXT NOT NULL, item_id TEXT NOT NULL, version {bigint} NOT NULL, "
+            "notification_id {bigint} NOT NULL, event TEXT NOT NULL, recorded_at TEXT NOT NULL, "
+            "document TEXT, provenance TEXT, entry TEXT NOT NULL, "
+            "PRIMARY KEY (item_kind, item_id, version))",
+            "CREATE TABLE psledger_view_trace ("
+            "number TEXT PRIMARY KEY, drafted_at TEXT NOT NULL, head TEXT NOT NULL, "
+            "lines TEXT NOT NULL, notification_id {bigint} NOT NULL)",
+            "CREATE TABLE psledger_view_invoice_events ("
+            "number TEXT NOT NULL, version {bigint} NOT NULL, notification_id {bigint} NOT NULL, "
+            "entry TEXT NOT NULL, PRIMARY KEY (number, version))",
+        ),
+    ),
+}
+
+
+def schema_version(view: str) -> int:
+    """The shape of `view` this code writes (1: migration 7's)."""
+    found = VIEW_SCHEMAS.get(view)
+    return found.version if found else 1

@@ -21,7 +21,7 @@ from eventsourcing.projection import Projection
 from domain.base import LedgerAggregate
 from domain.invoice import Invoice
 from domain.work_item import WorkItem
-from projections.read import rows
+from projections.read import lineage, rows
 
 APP_NAME = "psledger"
 Loader = Callable[[UUID, int], Any]  # (aggregate id, version) -> the aggregate at it
@@ -147,14 +147,18 @@ class LineageView(LedgerView):
             row = rows.item_event_row(aggregate, event, notification_id)
             writes.upsert("psledger_view_item_events", row[:3], row)
         elif isinstance(aggregate, Invoice):
+            row = lineage.invoice_event_row(aggregate, event, notification_id)
+            writes.upsert("psledger_view_invoice_events", row[:2], row)
             writes.touched[aggregate.id] = (aggregate, notification_id)
 
     def finish(self, writes: ViewWrites) -> None:
-        for aggregate, _ in writes.touched.values():
+        for aggregate, nid in writes.touched.values():
             assert isinstance(aggregate, Invoice)
             writes.replaced_lineage.add(aggregate.business_id)
             for row in rows.lineage_rows(aggregate):
                 writes.upsert("psledger_view_lineage", row[:2], row)
+            row = lineage.trace_row(aggregate, nid)
+            writes.upsert("psledger_view_trace", row[:1], row)
 
 
 class EntitiesView(LedgerView):
