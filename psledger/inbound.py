@@ -49,10 +49,11 @@ class InboundFactory:
             first.topic,
             first.partition,
             first.offset,
-            b"".join(to_kcat_line(raw) for raw in unit.raws),
+            b"",  # made from `records` only if the unit is set aside
             record_key=first.key.decode("utf-8", "replace") if first.key else None,
             dedup_keys=[dedup_keys.change_key(event) for event in unit.records],
             staged=list(staged or ()),
+            records=tuple(unit.raws),
         )
         if unit.tx_id is not None and unit.complete:
             inbound.marker_keys.append(dedup_keys.transaction_key(unit.tx_id))
@@ -172,17 +173,19 @@ class InboundFactory:
 
 def stored_raws(unit: Inbound) -> list[RawRecord | BadRecord]:
     """The records a unit holds (for the dead-letter topic)."""
+    if unit.records:
+        return list(unit.records)
     try:
         return [
             parse_kcat_line(line, source=unit.source, line_no=n)
-            for n, line in enumerate(unit.raw.splitlines(), start=1)
+            for n, line in enumerate(unit.stored().splitlines(), start=1)
             if line.strip()
         ]
     except DecodeError:
         return [
             BadRecord(
                 SourcePosition(unit.source, unit.partition, unit.offset),
-                unit.raw,
+                unit.stored(),
                 "unreadable",
                 unit.label,
             )

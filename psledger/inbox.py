@@ -37,6 +37,8 @@ from typing import Protocol
 
 import orjson
 
+from cdc.kcat import to_kcat_line
+from cdc.records import RawRecord
 from domain import commands as c
 from domain.base import LedgerAggregate
 from domain.errors import InputError, LedgerError, MissingDependency
@@ -74,6 +76,14 @@ class Inbound:
     parked_at: datetime | None = None
     quarantine_id: str | None = None  # set when replaying a quarantined unit
     staged: list[tuple[str, int, int]] = field(default_factory=list)  # staged pieces it settles
+    records: tuple[RawRecord, ...] = ()  # a CDC unit's records; `raw` is made from them on demand
+
+    def stored(self) -> bytes:
+        """The bytes kept when the unit is set aside: a CDC unit's records as
+        kcat lines, serialised only when it is parked or quarantined."""
+        if not self.raw and self.records:
+            self.raw = b"".join(to_kcat_line(record) for record in self.records)
+        return self.raw
 
     @property
     def answers_with_event_ids(self) -> bool:
@@ -82,7 +92,7 @@ class Inbound:
 
     @property
     def row_id(self) -> str:
-        digest = hashlib.sha256(self.raw).hexdigest()[:16]
+        digest = hashlib.sha256(self.stored()).hexdigest()[:16]
         return f"{self.source}:{self.partition}:{self.offset}:{digest}"
 
 
@@ -393,7 +403,7 @@ class Inbox:
                     unit.source,
                     unit.partition,
                     unit.offset,
-                    unit.raw,
+                    unit.stored(),
                     str(exc),
                     unit.parked_at or now,
                     tuple(targets(unit)),
@@ -414,7 +424,7 @@ class Inbox:
                 unit.partition,
                 unit.offset,
                 unit.record_key,
-                unit.raw,
+                unit.stored(),
                 exc.reason,
                 str(exc),
                 now,
