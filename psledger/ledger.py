@@ -18,16 +18,11 @@ from typing import Any
 import orjson
 
 from domain import commands as c
-from domain.billing import BillingRun, ContractBook
-from domain.billing_context import invoiced_items
-from domain.contract import Contract
-from domain.customer import Customer
+from domain.billing import BillingRun
 from domain.handlers import ITEM_KINDS, handle
 from domain.invoice import Invoice
 from domain.period import Period
-from domain.project import Project
 from domain.provenance import Provenance
-from domain.rate_card import RateCard
 from domain.repricing import InvoiceDiff, reprice_invoice
 from domain.repricing_proposals import Proposal, approve_in_book
 from domain.rules import RuleSet
@@ -35,10 +30,12 @@ from domain.work_item import WorkItem
 from projections.erp import erp_payload
 from psledger import faults
 from psledger.app import LedgerApplication, UnitOfWork, with_retries
+from psledger.books import Books
 from psledger.inbound import InboundFactory
 from psledger.inbox import Clock, Inbox, event_ids
 from psledger.ops import metrics
-from psledger.store.rows import OutboxRow
+from psledger.store import item_index
+from psledger.store.rows import ItemStateRow, OutboxRow
 
 
 def utc_now() -> datetime:
@@ -145,10 +142,17 @@ class Ledger:
         appended = 0
         pending = frozenset(self.inbox.pending_changes())
         open_exceptions: dict[str, Counter[str]] = {}  # per contract, as its run left them
+        books = Books(self.app)
+        books.refresh_index()
         for contract_id in self.entity_ids("contract"):
+            changed: list[ItemStateRow] = []
 
-            def work(uow: UnitOfWork, contract_id: str = contract_id) -> list[Invoice]:
-                book = self._book(uow, contract_id, pending)
+            def work(
+                uow: UnitOfWork,
+                contract_id: str = contract_id,
+                changed: list[ItemStateRow] = changed,
+            ) -> list[Invoice]:
+                book = books.open_book(uow, contract_id, pending)
                 new = BillingRun(month, self.rules, provenance).bill(book)
                 now = self.clock()
                 for invoice in new:
@@ -163,9 +167,11 @@ class Ledger:
                     and item.state in ("approved", "billable")
                     and book.bills(item)
                 )
+                changed[:] = item_index.rows_for(uow.touched())
                 return new
 
             new, notification_ids = with_retries(self.app, work)
+            books.write_rows(changed)  # the index as this contract's run left it
             faults.reached("contract_billed")
             drafted.extend(new)
             appended += len(notification_ids)
@@ -187,8 +193,10 @@ class Ledger:
         uow = UnitOfWork(self.app)
         diffs: list[InvoiceDiff] = []
         drafts: list[Invoice] = []
+        books = Books(self.app)
+        books.refresh_index()
         for contract_id in self.entity_ids("contract"):
-            book = self._book(uow, contract_id)
+            book = books.full_book(uow, contract_id)
             for invoice in sorted(book.invoices.values(), key=lambda i: i.business_id):
                 if invoice.header["period"] == str(month) and invoice.state != "rejected":
                     diffs.append(reprice_invoice(invoice, book, rules))
@@ -205,58 +213,17 @@ class Ledger:
             "ledger", f"repricing:{rules.version}:{period or 'all'}", actor=by, correlation_id=by
         )
         approved: list[Proposal] = []
+        books = Books(self.app)
+        books.refresh_index()
         for contract_id in self.entity_ids("contract"):
 
             def work(uow: UnitOfWork, contract_id: str = contract_id) -> list[Proposal]:
-                book = self._book(uow, contract_id)
+                book = books.full_book(uow, contract_id)
                 return approve_in_book(book, rules, period, by, at, provenance)
 
             found, _ = with_retries(self.app, work)
             approved.extend(found)
         return approved
-
-    # -- loading -------------------------------------------------------------
-
-    def _book(
-        self, uow: UnitOfWork, contract_id: str, pending: frozenset[str] = frozenset()
-    ) -> ContractBook:
-        contract = uow.get(Contract, contract_id)
-        assert contract is not None
-        # A project may have moved to another contract since it was first seen:
-        # its current contract_id decides, not the index's first parent.
-        projects = {
-            pid: p
-            for pid in self.entity_ids("project")
-            if (p := uow.get(Project, pid)) is not None and p.contract_id == contract_id
-        }
-        items: list[WorkItem] = []
-        for pid in projects:
-            for kind, cls in ITEM_KINDS.items():
-                for item_id in self.entity_ids(kind, parent=pid):
-                    item = uow.get(cls, item_id)
-                    if item is not None:
-                        items.append(item)
-        invoices = {
-            number: inv
-            for number in self.entity_ids("invoice", parent=contract_id)
-            if (inv := uow.get(Invoice, number)) is not None
-        }
-        # an item invoiced here that has moved away since: credited here, billed there
-        held = {(item.KIND, item.business_id) for item in items}
-        for kind, item_id in invoiced_items(invoices.values()):
-            if (kind, item_id) not in held and (moved := uow.get(ITEM_KINDS[kind], item_id)):
-                items.append(moved)
-        card_ids = {v.terms.rate_card_id for v in contract.versions.values()} - {None}
-        cards = {cid: card for cid in card_ids if cid and (card := uow.get(RateCard, cid))}
-        return ContractBook(
-            contract,
-            uow.get(Customer, contract.customer_id),
-            projects,
-            items,
-            invoices,
-            cards,
-            pending,
-        )
 
     # -- side tables -----------------------------------------------------------
 

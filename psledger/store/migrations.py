@@ -56,6 +56,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from projections.read.tables import VIEW_DDL
+from psledger.store import item_index
 from psledger.store.journal import JOURNAL_DDL, backfill_journal
 from psledger.store.tables import Dialect
 
@@ -159,6 +160,12 @@ MIGRATIONS: list[Migration] = [
         7,
         "read side: materialised views and their tracking (projections/read/tables.py)",
         sql=VIEW_DDL,  # views are rebuilt from the events: `psledger projections rebuild`
+    ),
+    Migration(
+        8,
+        "billing state index: each item's state and project, each project's contract",
+        sql=item_index.DDL,
+        python=item_index.backfill,  # a row for every item and project already stored
     ),
 ]
 

@@ -82,6 +82,23 @@ class OutboxRow:
     created_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class ItemStateRow:
+    """A work item's or project's billing state (psledger.store.item_index),
+    as of `version` of its aggregate."""
+
+    kind: str
+    business_id: str
+    aggregate_id: str
+    version: int
+    project_id: str | None  # an item's project
+    contract_id: str | None  # a project's contract
+    state: str
+    month: str  # the item's date as YYYY-MM ("" when it has none)
+    invoice_ref: str | None  # the invoice it is on, or the rejected one it returns from
+    open: int  # 1: it can change an invoice (item_index.can_change_an_invoice)
+
+
 @dataclass
 class LedgerRows:
     """Everything besides events that one batch writes."""
@@ -98,6 +115,7 @@ class LedgerRows:
     source_order: list[tuple[str, int]] = field(default_factory=list)  # (entity, lsn applied)
     outbox: list[OutboxRow] = field(default_factory=list)
     outbox_sent: list[tuple[str, str]] = field(default_factory=list)  # (number, sent_at ISO)
+    item_states: list[ItemStateRow] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return any(
@@ -114,5 +132,6 @@ class LedgerRows:
                 self.source_order,
                 self.outbox,
                 self.outbox_sent,
+                self.item_states,
             )
         )
