@@ -57,7 +57,8 @@ def trace(app: LedgerApplication, number: str, *, catch_up: bool = True) -> dict
 
 
 def traced(read_side: ReadSide, number: str) -> dict[str, Any]:
-    """The trace of invoice `number` as the lineage view holds it now."""
+    """The trace of invoice `number` as the lineage view holds it now. The
+    kept entries are decoded in one piece (one JSON array, then sliced)."""
     head, events, items = read_side.recorder.trace_rows(number)
     if head is None:
         raise UnknownEntity(f"invoice {number} is not known to the ledger")
@@ -67,11 +68,19 @@ def traced(read_side: ReadSide, number: str) -> dict[str, Any]:
     for line_no, name, document, at, entry in items:
         by_line.setdefault(int(line_no), []).append((name, document, at, entry))
     found: dict[str, Any] = orjson.loads(head_json)
-    found["events"] = [orjson.loads(entry) for (entry,) in events]
-    lines = []
-    for line in orjson.loads(lines_json):
+    lines: list[dict[str, Any]] = orjson.loads(lines_json)
+    kept = [str(entry) for (entry,) in events]
+    counts = []
+    for line in lines:
         rows = by_line.get(int(line["line_no"]), []) if line["line_no"] is not None else []
         history = billed_entries(rows, number, drafted)
-        lines.append(line | {"events": [orjson.loads(entry) for entry in history]})
+        kept.extend(history)
+        counts.append(len(history))
+    decoded = orjson.loads("[" + ",".join(kept) + "]")
+    at = len(events)
+    found["events"] = decoded[:at]
+    for line, count in zip(lines, counts, strict=True):
+        line["events"] = decoded[at : at + count]
+        at += count
     found["lines"] = lines
     return found

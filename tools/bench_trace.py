@@ -1,0 +1,223 @@
+"""Benchmark: `psledger audit trace` in process, beside raw indexed SELECTs.
+
+    python tools/bench.py --records 100000 --work-dir /tmp/bt100k   # a billed store, kept
+    python tools/bench_trace.py --store sqlite:////tmp/bt100k/ledger.db [--pad EVENTS]
+        [--samples 300] [--json]
+    python tools/bench_trace.py --store sqlite:////tmp/demo.db --demo --pad 1000000
+
+Opens a billed store (tools/bench.py builds one with tools/benchgen.py and
+the CLI, invoices of about 220 lines; `--work-dir` keeps it), or with
+`--demo` bills the demo firm into an empty store (`psledger demo`: invoices
+of 4 to 42 lines, credit notes, a re-issue), optionally pads it with unrelated time
+entries of five events each (captured, approved, revised three times; 2,000
+entries per transaction, through the ledger's own unit of work) until it
+holds `--pad` events, catches the lineage view up (timed apart: that is the
+view's cost, paid once), and then times, in one run:
+
+1. `trace`: `psledger.audit.trace.trace(app, NUMBER)`, the code path of
+   `psledger audit trace NUMBER` (its catch-up check included), and the JSON
+   the CLI prints (`orjson.dumps`), over the store's invoices in a shuffled
+   order, `--samples` times;
+2. `raw_reads`: the trace's own three reads (`TRACE_READS`: the trace head,
+   the invoice's events, its items' events) for the same invoices, through
+   the bare driver, rows fetched and not decoded;
+3. `raw_pk`: one primary-key SELECT of one stored event (the cheapest indexed
+   read of the store), for as many samples.
+
+Each is reported as p50 and p99 in ms, with `trace_p50 / raw_reads_p50`.
+Code from before the view-based trace kept traced invoices in memory; its
+cache is cleared before each sample, so every sample is a cold trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchraw import RawStore
+
+from domain.provenance import Provenance
+from domain.time_entry import TimeEntry
+from psledger.app import LedgerApplication, UnitOfWork
+from psledger.audit import trace as trace_module
+from psledger.bootstrap import bootstrap
+from psledger.demo.run import run_demo
+from psledger.settings import Settings
+
+say: Callable[[str], None] = lambda message: None  # noqa: E731 - set by main()
+
+
+def pad(app: LedgerApplication, events: int) -> int:
+    """Unrelated time entries (five events each) until the store holds
+    `events` events; the number of events added."""
+    have = int(app.recorder.max_notification_id() or 0)
+    entries = max(0, (events - have) // 5)
+    fields = {
+        "project_id": "PRJ-PAD",
+        "worker_id": "W-PAD",
+        "role": "consultant",
+        "work_date": date(2026, 1, 5),
+        "hours": Decimal("1"),
+        "billable": True,
+    }
+    for start in range(0, entries, 2000):
+        uow = UnitOfWork(app)
+        for i in range(start + have, min(entries, start + 2000) + have):
+            source = Provenance(
+                "psa", f"pad:{i}", table="public.time_entries", key=f"PAD-{i}", lsn=i + 1
+            )
+            entry = TimeEntry.capture(f"PAD-{i}", fields, source)
+            entry.approve("pm", datetime(2026, 1, 6, tzinfo=UTC), source)
+            for hours in ("2", "3", "4"):
+                entry.revise({**entry.fields, "hours": Decimal(hours)}, source)
+            uow.add(entry, parent_id="PRJ-PAD")
+        uow.commit()
+        say(f"padded {min(entries, start + 2000)} of {entries} time entries")
+    return int(app.recorder.max_notification_id() or 0) - have
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    p99 = min(len(ordered) - 1, -(-len(ordered) * 99 // 100) - 1)
+    return ordered[len(ordered) // 2], ordered[p99]
+
+
+def timed(call: Callable[[Any], Any], args: list[Any]) -> tuple[float, float]:
+    samples = []
+    for arg in args:
+        start = time.perf_counter()
+        call(arg)
+        samples.append((time.perf_counter() - start) * 1000)
+    return percentiles(samples)
+
+
+def measure(store: str, padding: int, samples: int, seed: int, demo: bool) -> dict[str, Any]:
+    wiring = bootstrap(Settings(store=store))
+    app = wiring.app
+    result: dict[str, Any] = {"store": store.split(":", 1)[0], "python": platform.python_version()}
+    try:
+        if demo:
+            if app.recorder.max_notification_id():
+                raise SystemExit("bench_trace: --demo needs an empty store")
+            say("billing the demo firm")
+            run_demo(wiring, Path(tempfile.mkdtemp(prefix="bench-trace-")) / "files")
+        if padding:
+            start = time.perf_counter()
+            result["padded_events"] = pad(app, padding)
+            result["pad_s"] = time.perf_counter() - start
+        result["events"] = int(app.recorder.max_notification_id() or 0)
+        numbers = sorted(wiring.ledger.entity_ids("invoice"))
+        if not numbers:
+            raise SystemExit("bench_trace: the store has no invoices; bill it first")
+        say(f"{result['events']} events, {len(numbers)} invoices; catching the lineage view up")
+        start = time.perf_counter()
+        first = trace_module.trace(app, numbers[0])
+        result["catch_up_s"] = time.perf_counter() - start
+        rng = random.Random(seed)
+        order = [rng.choice(numbers) for _ in range(samples)]
+        sizes = [trace_module.trace(app, n) for n in sorted(set(order))]
+        result.update(
+            invoices=len(numbers),
+            samples=samples,
+            lines_avg=sum(len(f["lines"]) for f in sizes) / len(sizes),
+            line_events_avg=sum(len(ln["events"]) for f in sizes for ln in f["lines"]) / len(sizes),
+            first_trace_lines=len(first["lines"]),
+        )
+        cache = getattr(trace_module, "_TRACERS", None)
+
+        def traced(number: str) -> None:
+            if cache is not None:
+                cache.clear()  # the code before the view kept traces in memory
+            orjson.dumps(trace_module.trace(app, number), option=orjson.OPT_INDENT_2)
+
+        say(f"timing {samples} traces")
+        result["trace_p50_ms"], result["trace_p99_ms"] = timed(traced, order)
+        result.update(raw_references(store, app, order, rng))
+    finally:
+        wiring.close()
+    if "raw_reads_p50_ms" in result:
+        result["trace_to_raw_reads_p50"] = result["trace_p50_ms"] / result["raw_reads_p50_ms"]
+    return result
+
+
+def raw_references(
+    store: str, app: LedgerApplication, order: list[str], rng: random.Random
+) -> dict[str, float]:
+    """The trace's reads and a primary-key SELECT through the bare driver."""
+    table = app.recorder.events_table_name  # type: ignore[attr-defined]
+    raw = RawStore(store, table)
+    found: dict[str, float] = {}
+    last = int(app.recorder.max_notification_id() or 0)
+    with raw.connect() as conn:
+        cur = conn.cursor()
+        picks = []
+        for _ in order:  # the keys of random stored events (untimed)
+            cur.execute(
+                f"SELECT originator_id, originator_version FROM {table} "
+                f"WHERE {raw.nid} = {raw.mark}",
+                [rng.randint(1, last)],
+            )
+            picks.extend(tuple(row) for row in cur.fetchall())
+        try:
+            from projections.read.recorders import TRACE_READS
+        except ImportError:  # the code before the view-based trace has no such reads
+            pass
+        else:
+            reads = [s.format(p=raw.mark) for s in TRACE_READS]
+
+            def read_rows(number: str) -> None:
+                for statement in reads:
+                    cur.execute(statement, [number])
+                    cur.fetchall()
+
+            found["raw_reads_p50_ms"], found["raw_reads_p99_ms"] = timed(read_rows, order)
+        pk = (
+            f"SELECT state FROM {table} WHERE originator_id = {raw.mark} "
+            f"AND originator_version = {raw.mark}"
+        )
+
+        def read_pk(key: tuple[Any, Any]) -> None:
+            cur.execute(pk, list(key))
+            cur.fetchall()
+
+        found["raw_pk_p50_ms"], found["raw_pk_p99_ms"] = timed(read_pk, picks)
+    return found
+
+
+def main(argv: list[str] | None = None) -> None:
+    global say
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", required=True, help="a billed store (tools/bench.py builds one)")
+    parser.add_argument("--pad", type=int, default=0, help="pad the store to this many events")
+    parser.add_argument("--demo", action="store_true", help="bill the demo firm first")
+    parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    args = parser.parse_args(argv)
+    if not args.quiet:
+        say = lambda message: print(  # noqa: E731
+            f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True
+        )
+    result = measure(args.store, args.pad, args.samples, args.seed, args.demo)
+    if args.json:
+        print(orjson.dumps(result).decode())
+        return
+    for key, value in result.items():
+        print(f"{key:>24}: {value:.3f}" if isinstance(value, float) else f"{key:>24}: {value}")
+
+
+if __name__ == "__main__":
+    main()
