@@ -55,8 +55,6 @@ from benchraw import RawStore
 from click.testing import CliRunner
 
 from domain.invoice import Invoice
-from projections.views import invoice_view
-from psledger import queries
 from psledger.bootstrap import Wiring, bootstrap
 from psledger.cli import cli
 from psledger.settings import Settings
@@ -69,20 +67,14 @@ say: Callable[[str], None] = lambda message: None  # noqa: E731 - set by main()
 
 
 def audit_trace(wiring: Wiring, number: str) -> int:
-    """What an auditor does today to trace an invoice back to its sources:
-    `psledger invoice NUMBER`, then `psledger history ITEM --format json` for
-    each work item on it, in process. Returns the number of items traced.
+    """`psledger audit trace NUMBER --format json`, in process: the trace
+    (the lineage view caught up first, then read), printed as the CLI prints
+    it. Returns the number of items traced."""
+    from psledger.audit.trace import trace
 
-    The one place to switch to `psledger audit trace NUMBER` once it exists."""
-    invoice = wiring.ledger.load(Invoice, number)
-    if invoice is None:
-        raise SystemExit(f"bench: invoice {number} not found")
-    view = invoice_view(invoice)
-    orjson.dumps(view, option=orjson.OPT_INDENT_2)
-    items = list(dict.fromkeys(line["item_id"] for line in view["lines"] if line.get("item_id")))
-    for item_id in items:
-        orjson.dumps(queries.history(wiring.ledger, item_id), option=orjson.OPT_INDENT_2)
-    return len(items)
+    found = trace(wiring.app, number)
+    orjson.dumps(found, option=orjson.OPT_INDENT_2)
+    return len({line["item_id"] for line in found["lines"] if line.get("item_id")})
 
 
 # -- the steps --------------------------------------------------------------------
