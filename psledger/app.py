@@ -18,6 +18,7 @@ from domain.base import LedgerAggregate
 from domain.errors import InfrastructureError
 from domain.provenance import Provenance
 from psledger import faults
+from psledger.store import item_index
 from psledger.store.rows import EntityRow, LedgerRows
 
 A = TypeVar("A", bound=LedgerAggregate)
@@ -155,6 +156,7 @@ class UnitOfWork:
 
     def commit(self) -> list[int]:
         """Append all pending events and side rows; the notification ids."""
+        self.rows.item_states = item_index.rows_for(self.touched())  # the billing index
         recordings = self.app.save(*self.touched(), ledger_rows=self.rows)
         return [r.notification.id for r in recordings]
 
