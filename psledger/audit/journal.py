@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from domain.errors import InputError
-from psledger.store.journal import GENESIS, MAX_POSITION, EventRow, JournalStore, chain_hash
+from psledger.store.journal import GENESIS, MAX_POSITION, ChainReader, JournalStore
 
 PAGE = 5000
 _COMPACT = re.compile(r"^\s*(\d+):([0-9a-fA-F]{64})\s*$")
@@ -131,7 +131,9 @@ def verify(
 
     From position 1 the chain starts at the genesis hash; from a later
     position it starts at the stored chain entry just before it (which only
-    a run from the start, or a digest, vouches for).
+    a run from the start, or a digest, vouches for). Each page is one query
+    of the events joined to their chain entries; chain entries whose event
+    is gone are counted once at the end (and found only when there are any).
     """
     if digest is not None and start > max(digest.position, 1):
         raise InputError(
@@ -143,24 +145,30 @@ def verify(
     if start > 1:
         before = store.entry_before(start)
         run.cursor, run.previous = before if before else (start - 1, GENESIS)
+        if len(run.previous) != len(GENESIS):
+            run.stop(Break(run.cursor, "chain_entry", f"position {run.cursor}: {_MALFORMED}"))
+            return run.result
         run.passed(run.cursor, run.previous)
     elif digest is not None and digest.position == 0:
         run.result.digest_proven = digest.chain_hash == GENESIS
+    origin = run.cursor
     while run.result.broken is None:
-        events = store.events_page(run.cursor, page)
-        # Entries only up to the page's last event: a writer may commit more
-        # between the two reads (its events and entries together).
-        upto = events[-1].notification_id if events else run.cursor
-        run.check(events, dict(store.entries(run.cursor, upto)))
-        if progress is not None and events:
-            progress(upto)
-        if len(events) < page:
+        rows = store.chain_page(run.cursor, page)
+        failed = run.check(rows)
+        if failed is not None:
+            run.stop(_diagnose(store, run, rows, failed))
+        elif rows and progress is not None:
+            progress(run.cursor)
+        if len(rows) < page:
             break
-        run.cursor = upto
     if run.result.broken is None:
         _entries_past_the_end(store, run)
+    _orphans(store, run, origin)
     run.close(store.max_position())
     return run.result
+
+
+_MALFORMED = "the chain entry is not a 32-byte hash"
 
 
 def _entries_past_the_end(store: JournalStore, run: _Run) -> None:
@@ -173,17 +181,40 @@ def _entries_past_the_end(store: JournalStore, run: _Run) -> None:
     present = {ev.notification_id for ev in store.events_page(after, len(beyond))}
     for n, _ in beyond:
         if n not in present:
-            run.stop(
-                Break(
-                    n,
-                    "missing_event",
-                    f"position {n}: the chain has an entry but the store has no event "
-                    "there (an event was deleted)",
-                )
-            )
+            run.stop(_deleted(n))
             return
     run.result.notes.append(
         f"{len(beyond)} events were stored while verifying; they were not verified"
+    )
+
+
+def _orphans(store: JournalStore, run: _Run, origin: int) -> None:
+    """A chain entry whose event is gone, before the break (or the end):
+    every event verified has its entry, so more entries than events verified
+    in that span means one was deleted; the first of them is the break."""
+    broken = run.result.broken
+    end = broken.position if broken is not None else (run.result.last or origin) + 1
+    if store.count_entries(origin, end) == run.result.verified:
+        return
+    gone = store.first_orphan(origin, end)
+    if gone is None:
+        return
+    run.result.verified, last = store.count_events(origin, gone)
+    run.result.last = last
+    run.result.first = run.result.first if last else None
+    run.result.broken = None
+    run.stop(_deleted(gone))
+    digest = run.result.digest
+    if digest is not None and digest.position >= gone:
+        run.result.digest_proven = False
+
+
+def _deleted(n: int) -> Break:
+    return Break(
+        n,
+        "missing_event",
+        f"position {n}: the chain has an entry but the store has no event "
+        "there (an event was deleted)",
     )
 
 
@@ -194,40 +225,29 @@ class _Run:
         self.result = result
         self.previous = GENESIS
         self.cursor = 0
+        self.reader = ChainReader()
 
-    def check(self, events: list[EventRow], entries: dict[int, bytes]) -> None:
-        by_position = {ev.notification_id: ev for ev in events}
-        for n in sorted(by_position.keys() | entries.keys()):
-            ev, stored = by_position.get(n), entries.get(n)
-            if ev is None:
-                self.stop(
-                    Break(
-                        n,
-                        "missing_event",
-                        f"position {n}: the chain has an entry but the store has no event "
-                        "there (an event was deleted)",
-                    )
-                )
-                return
-            if stored is None:
-                self.stop(
-                    Break(
-                        n,
-                        "unchained",
-                        f"position {n}: the event has no chain entry (chain entries were "
-                        "deleted, or events were stored without the journal: "
-                        "`psledger audit backfill` chains an unchained tail)",
-                    )
-                )
-                return
-            expected = _hash(self.previous, ev)
-            if stored != expected:
-                self.stop(_which(ev, stored, by_position, entries))
-                return
-            self.result.verified += 1
-            self.result.first = self.result.first or n
-            self.result.last = n
-            self.passed(n, expected)
+    def check(self, rows: list[tuple[Any, ...]]) -> int | None:
+        """Extend the chain over one page; the index of the first row that
+        breaks it, or None when all match."""
+        result, index = self.result, 0
+        while index < len(rows):
+            digest = result.digest
+            undecided = digest is not None and result.digest_proven is None
+            until = digest.position if digest is not None and undecided else MAX_POSITION
+            self.previous, end = self.reader.extend(self.previous, rows, index, until)
+            if end > index:
+                result.verified += end - index
+                result.first = result.first or rows[index][0]
+                result.last = self.cursor = rows[end - 1][0]
+                if self.cursor >= until:  # stopped at the digest's position
+                    self.passed(self.cursor, self.previous)
+                    index = end
+                    continue
+            if end < len(rows):
+                return end
+            index = end
+        return None
 
     def passed(self, position: int, value: bytes) -> None:
         self.previous = value
@@ -259,25 +279,34 @@ class _Run:
         )
 
 
-def _hash(previous: bytes, ev: EventRow) -> bytes:
-    return chain_hash(
-        previous, ev.notification_id, ev.originator_id, ev.originator_version, ev.topic, ev.state
-    )
-
-
-def _which(
-    ev: EventRow, stored: bytes, events: dict[int, EventRow], entries: dict[int, bytes]
-) -> Break:
-    """Tell a changed event from a changed chain entry: when the next entry
-    still follows from the stored one, the entry is the original and the
-    event was changed."""
-    n = ev.notification_id
-    later = sorted(p for p in events if p > n)
+def _diagnose(store: JournalStore, run: _Run, rows: list[tuple[Any, ...]], at: int) -> Break:
+    """Why rows[at] breaks the chain. A missing entry is an unchained event.
+    Otherwise, tell a changed event from a changed chain entry: when the
+    next entry still follows from the stored one, the entry is the original
+    and the event was changed."""
+    n, stored = rows[at][0], rows[at][5]
+    if stored is None:
+        return Break(
+            n,
+            "unchained",
+            f"position {n}: the event has no chain entry (chain entries were "
+            "deleted, or events were stored without the journal: "
+            "`psledger audit backfill` chains an unchained tail)",
+        )
+    following = rows[at + 1 : at + 2] or store.chain_page(n, 1)
     what = "event"
-    if later and later[0] in entries:
-        nxt = events[later[0]]
-        what = "event" if entries[nxt.notification_id] == _hash(stored, nxt) else "chain_entry"
-    about = f"originator {ev.originator_id} version {ev.originator_version}, {ev.topic}"
+    if following and following[0][5] is not None:
+        follows = len(stored) == len(GENESIS) and (
+            following[0][5] == run.reader.hash(stored, following[0])
+        )
+        what = "event" if follows else "chain_entry"
+    event = store.events_page(n - 1, 1)
+    about = (
+        f"originator {event[0].originator_id} version {event[0].originator_version}, "
+        f"{event[0].topic}"
+        if event and event[0].notification_id == n
+        else "an event"
+    )
     if what == "event":
         detail = (
             f"position {n}: the stored event ({about}) does not match its chain entry; "

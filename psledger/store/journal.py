@@ -33,6 +33,7 @@ import struct
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import islice
 from typing import Any
 from uuid import UUID
 
@@ -56,6 +57,7 @@ NO_JOURNAL_ENV = "PSLEDGER_BENCH_NO_JOURNAL"  # only tools/bench_journal.py sets
 __all__ = [
     "JOURNAL_DDL",
     "MAX_POSITION",
+    "ChainReader",
     "EventRow",
     "JournalStore",
     "backfill_journal",
@@ -101,6 +103,52 @@ def chain_hash(
             )
         )
     ).digest()
+
+
+class ChainReader:
+    """`chain_hash` over events as read back for verification: tuples of
+    (position, originator id bytes, version, topic bytes, state, chain entry),
+    one struct per (id length, topic length) kept for the run, and no other
+    per-event object than the hash."""
+
+    def __init__(self) -> None:
+        self._packs: dict[tuple[int, int], Callable[..., bytes]] = {}
+
+    def _pack(self, lo: int, lt: int) -> Callable[..., bytes]:
+        pack = self._packs[lo, lt] = struct.Struct(f">32sqI{lo}sqI{lt}sQ").pack
+        return pack
+
+    def hash(self, previous: bytes, row: Sequence[Any]) -> bytes:
+        """The chain hash of one row after `previous` (32 bytes)."""
+        n, oid, version, topic, state = row[:5]
+        pack = self._packs.get((len(oid), len(topic))) or self._pack(len(oid), len(topic))
+        h = hashlib.sha256(pack(previous, n, len(oid), oid, version, len(topic), topic, len(state)))
+        h.update(state)
+        return h.digest()
+
+    def extend(
+        self, previous: bytes, rows: Sequence[Sequence[Any]], start: int, until: int
+    ) -> tuple[bytes, int]:
+        """Recompute the chain from `previous` (32 bytes) over rows[start:]
+        while each row's stored entry matches, stopping after the first row
+        at or past position `until`. Returns the chain value after the last
+        matching row and the index after it: at the end of `rows`, at a row
+        that does not match (or has no entry), or just past `until`."""
+        packs, make, sha256 = self._packs, self._pack, hashlib.sha256
+        index = start
+        for n, oid, version, topic, state, stored in islice(rows, start, None):
+            lo, lt = len(oid), len(topic)
+            pack = packs.get((lo, lt)) or make(lo, lt)
+            h = sha256(pack(previous, n, lo, oid, version, lt, topic, len(state)))
+            h.update(state)
+            value = h.digest()
+            if value != stored:
+                break
+            previous = value
+            index += 1
+            if n >= until:
+                break
+        return previous, index
 
 
 # -- the write path ------------------------------------------------------------
@@ -188,11 +236,15 @@ class JournalStore:
         self.sql = dialect_of(recorder)
 
     @contextmanager
-    def _cursor(self, *, write: bool = False) -> Iterator[Any]:
+    def _cursor(self, *, write: bool = False, plain: bool = False) -> Iterator[Any]:
+        """A cursor in a transaction; `plain`: one that reads rows as bare
+        tuples (and, on PostgreSQL, in the binary format: no hex to decode)."""
         datastore = self.recorder.datastore
         if self.sql.name == "sqlite":
             if not write:
                 with datastore.transaction(commit=False) as c:
+                    if plain:
+                        c.sqlite_cursor.row_factory = None
                     yield c
                 return
             with datastore.get_connection(commit=True) as conn:
@@ -212,6 +264,11 @@ class JournalStore:
                 with conn.transaction(), conn.cursor() as curs:
                     for statement in self.sql.lock():
                         curs.execute(statement)
+                    yield curs
+            elif plain:
+                from psycopg.rows import tuple_row
+
+                with conn.cursor(binary=True, row_factory=tuple_row) as curs:
                     yield curs
             else:
                 with conn.cursor() as curs:
@@ -247,12 +304,28 @@ class JournalStore:
             c.execute(self.sql.events_between(limit=True), [after, MAX_POSITION, limit])
             return [event_row(r) for r in c.fetchall()]
 
-    def raw_page(self, after: int, limit: int) -> list[tuple[Any, ...]]:
-        """The same rows as `events_page`, as the driver returns them (the
-        benchmark's baseline: no hashing, no conversion)."""
-        with self._cursor() as c:
-            c.execute(self.sql.events_between(limit=True), [after, MAX_POSITION, limit])
-            return list(c.fetchall())
+    def chain_page(self, after: int, limit: int) -> list[tuple[Any, ...]]:
+        """Up to `limit` events after position `after`, in position order, as
+        bare tuples: (position, originator id bytes, version, topic bytes,
+        state, chain entry or None); one query, one snapshot."""
+        with self._cursor(plain=True) as c:
+            c.execute(self.sql.chain_page(), [after, after, limit])
+            rows: list[tuple[Any, ...]] = c.fetchall()
+            return rows
+
+    def count_entries(self, after: int, before: int) -> int:
+        """How many chain entries lie strictly between two positions."""
+        return int(self._all(self.sql.count_entries(), [after, before])[0][0])
+
+    def count_events(self, after: int, before: int) -> tuple[int, int | None]:
+        """How many events lie strictly between two positions, and the last."""
+        count, last = self._all(self.sql.count_events(), [after, before])[0]
+        return int(count), None if last is None else int(last)
+
+    def first_orphan(self, after: int, before: int) -> int | None:
+        """The first chain entry strictly between two positions without its event."""
+        rows = self._all(self.sql.first_orphan(), [after, before])
+        return int(rows[0][0]) if rows else None
 
     def events_before(self, position: int, limit: int) -> list[EventRow]:
         """Up to `limit` events before `position`, newest first."""

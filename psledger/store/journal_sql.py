@@ -41,6 +41,7 @@ class JournalSql:
     blob: str
     bigint: str
     events: str = "stored_events"
+    uuid_ids: bool = False  # PostgreSQL's originator ids are a uuid column
 
     def create(self) -> list[str]:
         return [s.format(bigint=self.bigint, blob=self.blob) for s in JOURNAL_DDL]
@@ -85,6 +86,48 @@ class JournalSql:
         )
         return sql + (f" LIMIT {p}" if limit else "")
 
+    def chain_page(self) -> str:
+        """Events after a position, each with its chain entry (NULL when it has
+        none), in position order: one page of verification. The originator id
+        and topic come as the bytes that are hashed (see `chain_hash`)."""
+        p, pos = self.p, self.position
+        if self.name == "sqlite":
+            oid, topic = "CAST(e.originator_id AS BLOB)", "CAST(e.topic AS BLOB)"
+        else:
+            text = (
+                "encode(uuid_send(e.originator_id), 'hex')" if self.uuid_ids else "e.originator_id"
+            )
+            oid, topic = f"convert_to({text}, 'UTF8')", "convert_to(e.topic, 'UTF8')"
+        return (
+            f"SELECT e.{pos}, {oid}, e.originator_version, {topic}, e.state, j.chain_hash "
+            f"FROM {self.events} e LEFT JOIN {JOURNAL_TABLE} j "
+            # the second condition is implied; it bounds a merge join's scan of the journal
+            f"ON j.notification_id = e.{pos} AND j.notification_id > {p} "
+            f"WHERE e.{pos} > {p} ORDER BY e.{pos} LIMIT {p}"
+        )
+
+    def count_entries(self) -> str:
+        p = self.p
+        return (
+            f"SELECT count(*) FROM {JOURNAL_TABLE} "
+            f"WHERE notification_id > {p} AND notification_id < {p}"
+        )
+
+    def count_events(self) -> str:
+        """How many events lie between two positions, and the last of them."""
+        p, pos = self.p, self.position
+        return f"SELECT count(*), max({pos}) FROM {self.events} WHERE {pos} > {p} AND {pos} < {p}"
+
+    def first_orphan(self) -> str:
+        """The first chain entry between two positions whose event is gone."""
+        p, pos = self.p, self.position
+        return (
+            f"SELECT j.notification_id FROM {JOURNAL_TABLE} j "
+            f"WHERE j.notification_id > {p} AND j.notification_id < {p} AND NOT EXISTS ("
+            f"SELECT 1 FROM {self.events} e WHERE e.{pos} = j.notification_id) "
+            "ORDER BY j.notification_id LIMIT 1"
+        )
+
     def events_before(self) -> str:
         p, pos = self.p, self.position
         return (
@@ -120,7 +163,7 @@ class JournalSql:
 
 
 SQLITE = JournalSql("sqlite", "?", "rowid", "BLOB", "INTEGER")
-POSTGRES = JournalSql("postgres", "%s", "notification_id", "BYTEA", "BIGINT")
+POSTGRES = JournalSql("postgres", "%s", "notification_id", "BYTEA", "BIGINT", uuid_ids=True)
 
 
 def dialect_of(recorder: Any) -> JournalSql:
@@ -131,9 +174,12 @@ def dialect_of(recorder: Any) -> JournalSql:
     schema = getattr(getattr(recorder, "datastore", None), "schema", "public")
     if base is POSTGRES and isinstance(schema, str) and schema not in ("", "public"):
         table = f'"{schema}"."{table}"'
-    if table == base.events:
+    uuid_ids = base is POSTGRES and (
+        getattr(getattr(recorder, "datastore", None), "originator_id_type", "uuid") == "uuid"
+    )
+    if table == base.events and uuid_ids == base.uuid_ids:
         return base
-    return JournalSql(base.name, base.p, base.position, base.blob, base.bigint, table)
+    return JournalSql(base.name, base.p, base.position, base.blob, base.bigint, table, uuid_ids)
 
 
 def row_tuple(row: Any) -> tuple[Any, ...]:
