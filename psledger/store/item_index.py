@@ -20,14 +20,18 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from domain.base import LedgerAggregate
-from domain.handlers import ITEM_KINDS
+from domain.expense_item import ExpenseItem
+from domain.milestone import Milestone
 from domain.project import Project
+from domain.time_entry import TimeEntry
 from domain.work_item import APPROVED, BILLABLE, INVOICED, POSTED, WorkItem
 from psledger.store.bulk_load import EventReader, events_table
 from psledger.store.rows import ItemStateRow
 
 TABLE = "psledger_item_state"
-KINDS: dict[str, type[LedgerAggregate]] = {**ITEM_KINDS, Project.KIND: Project}
+KINDS: dict[str, type[LedgerAggregate]] = {
+    cls.KIND: cls for cls in (TimeEntry, ExpenseItem, Milestone, Project)
+}
 PAGE = 1000
 
 DDL = [

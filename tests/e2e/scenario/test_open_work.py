@@ -10,7 +10,9 @@ line, and change the same items with the same events. The months hold what
 an open book must not miss: a correction of an item invoiced in an earlier
 month (credit note), the NTE release after the cap is raised, a January
 retainer entry approved in February (January's invoiced hours drawn first),
-and the re-issue of a rejected invoice.
+and the re-issue of a rejected invoice. A fifth month moves project PRJ-303-B
+to SOW-HP-101 and corrects TE-303-06 on its March invoice: SOW-HP-303's run
+finds the item only through that invoice, and credits it.
 
 Given a store whose index is gone (as before migration 8), when the store is
 upgraded, then migration 8 backfills a row for every item and project, equal
@@ -19,12 +21,28 @@ to what the aggregates say.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from scenario_cli import WEBHOOKS_FIRST, Psledger, ingest
-from scenario_firm import FINANCE, write_firm, write_rules
+from scenario_debezium import PsaTopics
+from scenario_firm import (
+    FINANCE,
+    PROJECTS,
+    STAMP,
+    D,
+    Month,
+    approved,
+    april,
+    at,
+    correction,
+    february,
+    january,
+    march,
+    write_rules,
+)
 
 from domain.billing import BillingRun, ContractBook
 from domain.handlers import ITEM_KINDS
@@ -44,6 +62,48 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/ledger.db"
     return str(request.getfixturevalue("pg_url"))
+
+
+def moved_and_corrected(psa: PsaTopics) -> list[bytes]:
+    """May: PRJ-303-B moves to SOW-HP-101, then TE-303-06 (on SOW-HP-303's
+    March invoice) is corrected from 8.00 to 6.00 hours."""
+    contract, name, entity, pm = PROJECTS["PRJ-303-B"]
+    project = {
+        "id": "PRJ-303-B",
+        "contract_id": contract,
+        "name": name,
+        "legal_entity": entity,
+        "project_manager": pm,
+        "status": "active",
+        "updated_at": STAMP,
+    }
+    moved = {**project, "contract_id": "SOW-HP-101", "updated_at": at(D(2026, 5, 4), 9)}
+    psa.commit(at(D(2026, 5, 4), 9), ("projects", "u", project, moved))
+    entry = approved("TE-303-06", "PRJ-303-B", "W-32", D(2026, 3, 10), "8.00")
+    psa.commit(at(D(2026, 5, 5), 11), correction(entry, "6.00", D(2026, 5, 5)))
+    return []
+
+
+def five_months(directory: Path) -> list[Month]:
+    """The scenario's four months (scenario_firm.write_firm) and May."""
+    hooks = directory / "webhooks"
+    hooks.mkdir(parents=True, exist_ok=True)
+    psa = PsaTopics()
+    months = []
+    for period, capture, approvals in (
+        ("2026-01", january, []),
+        ("2026-02", february, []),
+        ("2026-03", march, [("SOW-HP-101", 2)]),
+        ("2026-04", april, []),
+        ("2026-05", moved_and_corrected, []),
+    ):
+        paths = []
+        for body in capture(psa):
+            path = hooks / f"{json.loads(body)['id']}.json"
+            path.write_bytes(body)
+            paths.append(path)
+        months.append(Month(period, paths, psa.dump(directory / f"psa-{period}.jsonl"), approvals))
+    return months
 
 
 def dry_run(wiring: Wiring, period: str, books: Books, open_work: bool) -> dict[str, Any]:
@@ -82,8 +142,12 @@ def test_an_open_book_bills_exactly_what_the_whole_book_bills(store: str, tmp_pa
     psledger = Psledger(store, rules)
     kinds_seen: set[str] = set()
     read = {"open": 0, "full": 0}
-    for month in write_firm(tmp_path):
-        ingest(psledger, month, WEBHOOKS_FIRST)
+    credited: set[str] = set()
+    for month in five_months(tmp_path):
+        if month.webhooks:
+            ingest(psledger, month, WEBHOOKS_FIRST)
+        else:
+            psledger("ingest", "debezium", str(month.change_events))
         for contract, version in month.amendments_to_approve:
             psledger("contracts", "approve-amendment", contract, str(version), "--by", FINANCE)
         wiring = bootstrap(Settings(store=store, rules_file=rules))
@@ -97,10 +161,18 @@ def test_an_open_book_bills_exactly_what_the_whole_book_bills(store: str, tmp_pa
         assert by_open["documents"] == by_full["documents"], month.period
         assert by_open["changes"] == by_full["changes"], month.period
         kinds_seen.update(kind for kind, _, _ in by_full["documents"].values())
+        if month.period == "2026-05":
+            credited = {
+                str(line[0])
+                for kind, _, lines in by_open["documents"].values()
+                if kind == "credit_note"
+                for line in lines
+            }
         read["open"] += by_open["read"]
         read["full"] += by_full["read"]
         psledger("bill", "--period", month.period, "--by", FINANCE)
     assert {"invoice", "credit_note", "reissue"} <= kinds_seen
+    assert credited == {"TE-303-06"}  # found through SOW-HP-303's invoice, not its projects
     assert read["open"] < read["full"]  # invoiced history was left out
 
 
@@ -109,7 +181,7 @@ def test_migration_8_backfills_the_index_from_a_store_without_it(
 ) -> None:
     rules = write_rules(tmp_path)
     psledger = Psledger(store, rules)
-    for month in write_firm(tmp_path)[:2]:
+    for month in five_months(tmp_path)[:2]:
         ingest(psledger, month, WEBHOOKS_FIRST)
         psledger("bill", "--period", month.period, "--by", FINANCE)
     wiring = bootstrap(Settings(store=store, rules_file=rules))
