@@ -11,11 +11,13 @@ their new amounts under the new rule version. Lines already credited by an
 earlier credit note are left out. A user approves the proposal
 (`Invoice.approve_repricing`); the next billing run drafts both documents
 from the approved lines (`rebill_repriced`), whatever rules that run has.
+From then on the rebill bills those lines' items: a later correction of one
+is credited against the rebill (`billing_document`), at the rebill's rate.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -183,6 +185,22 @@ def documents(
         (f"{number}-C{len(invoice.credit_notes) + 1}", credit, _negated_all(approved["credited"])),
         (f"{number}-R{len(invoice.reissues) + 1}", rebill, rebilled),
     ]
+
+
+def billing_document(invoices: Mapping[str, Invoice], number: str, item_id: str) -> str:
+    """The document that bills `item_id` now, from `number`, the invoice its
+    item was invoiced on: an approved repricing's rebill replaced the lines it
+    rebilled (`repriced_by`), and a rebill can be repriced again. A correction
+    of the item is credited against this document, never the replaced one."""
+    seen: set[str] = set()
+    while number not in seen:
+        seen.add(number)
+        invoice = invoices.get(number)
+        rebill = invoices.get(invoice.repriced_by or "") if invoice is not None else None
+        if rebill is None or not any(ln.get("item_id") == item_id for ln in rebill.lines):
+            break
+        number = rebill.business_id
+    return number
 
 
 def _rebilled(line: Line, new_net: Decimal, currency: str, rule_version: str) -> Line:

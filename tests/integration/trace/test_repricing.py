@@ -1,21 +1,27 @@
 """Finance changes a tax rate: the diff names the credit note and rebill each
 changed issued invoice needs and appends nothing; once approved, the next
-billing run issues them, to the cent."""
+billing run issues them, to the cent; a later correction of a rebilled item
+is credited once, against the rebill."""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from click.testing import CliRunner
 
 from domain.invoice import Invoice
 from psledger.audit.trace import trace
 from psledger.bootstrap import Wiring
 from psledger.cli import cli
+from psledger.demo import firm
+from psledger.demo.envelopes import DebeziumWriter
 
 RULES = Path(__file__).resolve().parents[3] / "psledger" / "data" / "tax_and_fx.json"
 JANUARY = "GB01-SOW-1042-2026-01"
@@ -135,3 +141,76 @@ def test_apply_without_an_approver_is_refused(demo: Wiring, tmp_path: Path) -> N
     )
     assert result.exit_code == 1
     assert "--apply needs --by USER" in result.output
+
+
+def correct_hours(wiring: Wiring, tmp_path: Path, item_id: str, hours: str) -> None:
+    """A PSA change of one of the demo's January time entries (its hours)."""
+    row = next(e for e in firm.month_time(1, 1) if e["id"] == item_id)
+    at = datetime(2026, 4, 2, 9, tzinfo=UTC)
+    path = tmp_path / f"{item_id}-correction.jsonl"
+    with path.open("wb") as out:
+        writer = DebeziumWriter(out)
+        writer.lsn, writer.tx = 90_000_000, 990
+        after = {**row, "hours": Decimal(hours), "updated_at": at}
+        writer.transaction([("time_entries", "u", row, after)], at)
+    psledger(wiring, "ingest", "debezium", str(path))
+
+
+def document_lines(wiring: Wiring, item_id: str) -> dict[str, list[dict[str, Any]]]:
+    """Every document's lines of one item, by document number."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for number in wiring.ledger.entity_ids("invoice"):
+        invoice = wiring.ledger.load(Invoice, number)
+        lines = [ln for ln in invoice.lines if ln.get("item_id") == item_id]
+        if lines:
+            found[number] = lines
+    return found
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="credit_corrections credits the item's original invoice, not the rebill that "
+    "replaced its line: needs domain/billing_adjustments.py to follow "
+    "domain.repricing_proposals.billing_document (billing helper's file)",
+)
+def test_a_correction_of_a_rebilled_item_is_credited_once_against_the_rebill(
+    demo: Wiring, tmp_path: Path
+) -> None:
+    # given January repriced at 17.5% VAT, approved and issued (C2 credits, R1 rebills)
+    rules = lower_uk_vat(tmp_path)
+    args = ("projections", "diff", "--rules", str(rules), "--period", "2026-01", "--apply")
+    psledger(demo, *args, "--by", "fin.ance")
+    psledger(demo, "bill", "--period", "2026-03")
+    rebill = demo.ledger.load(Invoice, f"{JANUARY}-R1")
+    (rebilled,) = [ln for ln in rebill.lines if ln["item_id"] == "TE-0002"]
+    # TE-0002: 7.50 h x 110.00 = 825.00, on January's line 2 and on R1
+    assert Decimal(rebilled["net"]) == Decimal("825.00")
+
+    # when the PSA corrects TE-0002 to 5.00 h and April is billed
+    correct_hours(demo, tmp_path, "TE-0002", "5.00")
+    billed = psledger(demo, "bill", "--period", "2026-04")
+
+    # then the credit note is the rebill's, for R1's line, at R1's 17.5%:
+    # net -825.00, tax 825.00 x 0.175 = 144.375 -> -144.38, gross -969.38
+    assert f"{JANUARY}-R1-C1" in billed and f"{JANUARY}-C3" not in billed
+    note = demo.ledger.load(Invoice, f"{JANUARY}-R1-C1")
+    assert note.header["original_number"] == f"{JANUARY}-R1"
+    assert [(ln["item_id"], ln["credits_line"]) for ln in note.lines] == [
+        ("TE-0002", rebilled["line_no"])
+    ]
+    assert (note.net, note.tax, note.gross) == (
+        Decimal("-825.00"),
+        Decimal("-144.38"),
+        Decimal("-969.38"),
+    )
+    # and every billed line of TE-0002 is credited exactly once; what stays
+    # billed is April's 5.00 h x 110.00 = 550.00
+    lines = document_lines(demo, "TE-0002")
+    credits = Counter(
+        (demo.ledger.load(Invoice, n).header["original_number"], ln["credits_line"])
+        for n, found in lines.items()
+        for ln in found
+        if ln.get("credits_line") is not None
+    )
+    assert credits == {(JANUARY, 2): 1, (f"{JANUARY}-R1", rebilled["line_no"]): 1}
+    assert sum(Decimal(ln["net"]) for found in lines.values() for ln in found) == Decimal("550.00")
