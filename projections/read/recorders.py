@@ -118,10 +118,10 @@ class ViewWriter:
             if head is None:
                 return None, [], []
             c.execute(events_sql, [number])
-            events = [_values(r) for r in c.fetchall()]
+            events = _tuples(c.fetchall())
             c.execute(items_sql, [number])
-            items = [_values(r) for r in c.fetchall()]
-        return _values(head), events, items
+            items = _tuples(c.fetchall())
+        return _tuples([head])[0], events, items
 
     def schema(self, view: str) -> int:
         """The shape the store's `view` is at (no row: migration 7's, 1)."""
@@ -187,9 +187,12 @@ class SQLiteViewRecorder(ViewWriter, SQLiteTrackingRecorder):
         SQLiteTrackingRecorder._insert_tracking(self, c, tracking)
 
 
-def _values(row: Any) -> tuple[Any, ...]:
-    """A row's values, whether the driver gives tuples or dicts (psycopg here)."""
-    return tuple(row.values()) if isinstance(row, dict) else tuple(row)
+def _tuples(rows: list[Any]) -> list[Any]:
+    """Rows whose values unpack in column order: psycopg's dict rows (the
+    event store's connections) as tuples; SQLite's rows as they are."""
+    if rows and isinstance(rows[0], dict):
+        return [tuple(row.values()) for row in rows]
+    return rows
 
 
 def schema_name(view: str) -> str:
