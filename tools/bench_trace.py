@@ -2,7 +2,7 @@
 
     python tools/bench.py --records 100000 --work-dir /tmp/bt100k   # a billed store, kept
     python tools/bench_trace.py --store sqlite:////tmp/bt100k/ledger.db [--pad EVENTS]
-        [--samples 300] [--json]
+        [--samples 300] [--invoice NUMBER ...] [--json]
     python tools/bench_trace.py --store sqlite:////tmp/demo.db --demo --pad 1000000
 
 Opens a billed store (tools/bench.py builds one with tools/benchgen.py and
@@ -103,7 +103,9 @@ def timed(call: Callable[[Any], Any], args: list[Any]) -> tuple[float, float]:
     return percentiles(samples)
 
 
-def measure(store: str, padding: int, samples: int, seed: int, demo: bool) -> dict[str, Any]:
+def measure(
+    store: str, padding: int, samples: int, seed: int, demo: bool, only: list[str]
+) -> dict[str, Any]:
     wiring = bootstrap(Settings(store=store))
     app = wiring.app
     result: dict[str, Any] = {"store": store.split(":", 1)[0], "python": platform.python_version()}
@@ -118,7 +120,7 @@ def measure(store: str, padding: int, samples: int, seed: int, demo: bool) -> di
             result["padded_events"] = pad(app, padding)
             result["pad_s"] = time.perf_counter() - start
         result["events"] = int(app.recorder.max_notification_id() or 0)
-        numbers = sorted(wiring.ledger.entity_ids("invoice"))
+        numbers = sorted(only or wiring.ledger.entity_ids("invoice"))
         if not numbers:
             raise SystemExit("bench_trace: the store has no invoices; bill it first")
         say(f"{result['events']} events, {len(numbers)} invoices; catching the lineage view up")
@@ -203,6 +205,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pad", type=int, default=0, help="pad the store to this many events")
     parser.add_argument("--demo", action="store_true", help="bill the demo firm first")
     parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument(
+        "--invoice", action="append", default=[], help="trace only this one (repeatable)"
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -211,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
         say = lambda message: print(  # noqa: E731
             f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True
         )
-    result = measure(args.store, args.pad, args.samples, args.seed, args.demo)
+    result = measure(args.store, args.pad, args.samples, args.seed, args.demo, args.invoice)
     if args.json:
         print(orjson.dumps(result).decode())
         return
