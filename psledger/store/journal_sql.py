@@ -140,6 +140,19 @@ class JournalSql:
             f"INSERT INTO {JOURNAL_TABLE} (notification_id, chain_hash) VALUES ({self.p}, {self.p})"
         )
 
+    def insert_after_head(self) -> str:
+        """PostgreSQL: a batch's chain entries (two binary arrays), inserted
+        only while the chain still ends at the given position and hash and no
+        event lies unchained between it and the batch; otherwise none."""
+        pos = self.position
+        return (
+            f"INSERT INTO {JOURNAL_TABLE} (notification_id, chain_hash) "
+            "SELECT * FROM unnest(%b::bigint[], %b::bytea[]) "
+            f"WHERE (SELECT max(notification_id) FROM {JOURNAL_TABLE}) = %s "
+            f"AND (SELECT chain_hash FROM {JOURNAL_TABLE} WHERE notification_id = %s) = %s "
+            f"AND NOT EXISTS (SELECT 1 FROM {self.events} WHERE {pos} > %s AND {pos} < %s)"
+        )
+
     def entries_between(self) -> str:
         p = self.p
         return (
