@@ -34,8 +34,7 @@ from psledger.books import Books
 from psledger.inbound import InboundFactory
 from psledger.inbox import Clock, Inbox, event_ids
 from psledger.ops import metrics
-from psledger.store import item_index
-from psledger.store.rows import ItemStateRow, OutboxRow
+from psledger.store.rows import OutboxRow
 
 
 def utc_now() -> datetime:
@@ -138,20 +137,19 @@ class Ledger:
         month = Period.parse(period)
         run_id = f"billing-run:{month}:{self.clock().isoformat()}"
         provenance = Provenance("ledger", run_id, actor=actor, correlation_id=run_id)
-        drafted: list[Invoice] = []
+        drafted: list[str] = []  # numbers only: a run holds one contract's book at a time
         appended = 0
         pending = frozenset(self.inbox.pending_changes())
         open_exceptions: dict[str, Counter[str]] = {}  # per contract, as its run left them
         books = Books(self.app)
         books.refresh_index()
         for contract_id in self.entity_ids("contract"):
-            changed: list[ItemStateRow] = []
+            last: list[UnitOfWork] = []  # the attempt that committed
 
             def work(
-                uow: UnitOfWork,
-                contract_id: str = contract_id,
-                changed: list[ItemStateRow] = changed,
+                uow: UnitOfWork, contract_id: str = contract_id, last: list[UnitOfWork] = last
             ) -> list[Invoice]:
+                last[:] = [uow]
                 book = books.open_book(uow, contract_id, pending)
                 new = BillingRun(month, self.rules, provenance).bill(book)
                 now = self.clock()
@@ -167,19 +165,17 @@ class Ledger:
                     and item.state in ("approved", "billable")
                     and book.bills(item)
                 )
-                changed[:] = item_index.rows_for(uow.touched())
                 return new
 
             new, notification_ids = with_retries(self.app, work)
-            books.write_rows(changed)  # the index as this contract's run left it
+            # the index as this contract's run left it (UnitOfWork.commit made the rows)
+            books.write_rows(last[0].rows.item_states)
             faults.reached("contract_billed")
-            drafted.extend(new)
+            drafted.extend(invoice.business_id for invoice in new)
             appended += len(notification_ids)
         # counted from the books just billed: no second pass over every item
         exceptions = dict(sum(open_exceptions.values(), Counter[str]()))
-        return BillingOutcome(
-            str(month), [inv.business_id for inv in drafted], appended, exceptions
-        )
+        return BillingOutcome(str(month), drafted, appended, exceptions)
 
     def what_if(
         self, period: str, rules: RuleSet | None = None
