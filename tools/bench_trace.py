@@ -4,6 +4,7 @@
     python tools/bench_trace.py --store sqlite:////tmp/bt100k/ledger.db [--pad EVENTS]
         [--samples 300] [--invoice NUMBER ...] [--json]
     python tools/bench_trace.py --store sqlite:////tmp/demo.db --demo --pad 1000000
+    python tools/bench_trace.py --throwaway-postgres --demo --pad 100000
 
 Opens a billed store (tools/bench.py builds one with tools/benchgen.py and
 the CLI, invoices of about 220 lines; `--work-dir` keeps it), or with
@@ -18,9 +19,9 @@ view's cost, paid once), and then times, in one run:
    `psledger audit trace NUMBER` (its catch-up check included), and the JSON
    the CLI prints (`orjson.dumps`), over the store's invoices in a shuffled
    order, `--samples` times;
-2. `raw_reads`: the trace's own three reads (`TRACE_READS`: the trace head,
-   the invoice's events, its items' events) for the same invoices, through
-   the bare driver, rows fetched and not decoded;
+2. `raw_reads`: the trace's own read (`TRACE_READ`: the trace head, the
+   invoice's events, its items' events in one statement) for the same
+   invoices, through the bare driver, rows fetched and not decoded;
 3. `raw_pk`: one primary-key SELECT of one stored event (the cheapest indexed
    read of the store), for as many samples.
 
@@ -37,7 +38,8 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -173,16 +175,15 @@ def raw_references(
             )
             picks.extend(tuple(row) for row in cur.fetchall())
         try:
-            from projections.read.recorders import TRACE_READS
-        except ImportError:  # the code before the view-based trace has no such reads
+            from projections.read.recorders import TRACE_READ
+        except ImportError:  # the code before the view-based trace has no such read
             pass
         else:
-            reads = [s.format(p=raw.mark) for s in TRACE_READS]
+            read = TRACE_READ.format(p=raw.mark)
 
             def read_rows(number: str) -> None:
-                for statement in reads:
-                    cur.execute(statement, [number])
-                    cur.fetchall()
+                cur.execute(read, [number, number, number])
+                cur.fetchall()
 
             found["raw_reads_p50_ms"], found["raw_reads_p99_ms"] = timed(read_rows, order)
         pk = (
@@ -198,10 +199,31 @@ def raw_references(
     return found
 
 
+@contextmanager
+def throwaway_postgres() -> Iterator[str]:
+    """A disposable cluster the way the tests start one; removed afterwards."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from support.postgres import PostgresCluster
+
+    cluster = PostgresCluster()
+    say("starting a throwaway PostgreSQL cluster")
+    cluster.start()
+    try:
+        yield cluster.create_database("bench_trace")
+    finally:
+        cluster.stop()
+
+
 def main(argv: list[str] | None = None) -> None:
     global say
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--store", required=True, help="a billed store (tools/bench.py builds one)")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--store", help="a billed store (tools/bench.py builds one)")
+    where.add_argument(
+        "--throwaway-postgres",
+        action="store_true",
+        help="a disposable PostgreSQL cluster (tests/support/postgres.py); with --demo",
+    )
     parser.add_argument("--pad", type=int, default=0, help="pad the store to this many events")
     parser.add_argument("--demo", action="store_true", help="bill the demo firm first")
     parser.add_argument("--samples", type=int, default=300)
@@ -216,7 +238,11 @@ def main(argv: list[str] | None = None) -> None:
         say = lambda message: print(  # noqa: E731
             f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True
         )
-    result = measure(args.store, args.pad, args.samples, args.seed, args.demo, args.invoice)
+    if args.throwaway_postgres:
+        with throwaway_postgres() as url:
+            result = measure(url, args.pad, args.samples, args.seed, args.demo, args.invoice)
+    else:
+        result = measure(args.store, args.pad, args.samples, args.seed, args.demo, args.invoice)
     if args.json:
         print(orjson.dumps(result).decode())
         return

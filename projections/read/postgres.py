@@ -21,6 +21,13 @@ class PostgresViewRecorder(ViewWriter, PostgresTrackingRecorder):
         super().__init__(datastore, tracking_table_name=TRACKING_TABLE)
         self.has_checked_for_multi_row_tracking_table = True
 
+    def select(self, statement: str, params: list[Any]) -> list[Any]:
+        """One read statement outside a transaction block (one round trip),
+        its rows as tuples (the store's connections give dicts)."""
+        with self.datastore.get_connection() as conn, conn.cursor() as c:
+            c.execute(statement.encode(), params)
+            return [tuple(row.values()) for row in c.fetchall()]
+
     def _insert_tracking(self, c: Any, tracking: Tracking) -> None:
         """The library's single-row upsert, unprepared (as the event store's
         connections are: see psledger.store.postgres)."""

@@ -20,15 +20,21 @@ from projections.read.views import APP_NAME, ViewWrites
 
 UNIQUE_VIOLATION = "23505"
 
-# `audit trace`'s three reads ({p}: the placeholder), each an index search
-# whose cost is the invoice's lines and its items' histories, never the store's.
-TRACE_READS = (
-    "SELECT drafted_at, head, lines FROM psledger_view_trace WHERE number = {p}",
-    "SELECT entry FROM psledger_view_invoice_events WHERE number = {p} ORDER BY version",
-    "SELECT l.line_no, e.event, e.document, e.recorded_at, e.entry "
+# `audit trace`'s one read ({p}: the placeholder; the invoice number three
+# times): the trace head (part 0), the invoice's events (part 1) and its
+# lines' items' events (part 2), each an index search whose cost is the
+# invoice's lines and its items' histories, never the store's. One statement:
+# one snapshot and one round trip. Every column is named (psycopg's rows are dicts).
+TRACE_READ = (
+    "SELECT 0 AS part, 0 AS line_no, 0 AS version, NULL AS event, NULL AS document, "
+    "drafted_at AS at, head AS payload, lines AS extra "
+    "FROM psledger_view_trace WHERE number = {p} "
+    "UNION ALL SELECT 1, 0, version, NULL, NULL, NULL, entry, NULL "
+    "FROM psledger_view_invoice_events WHERE number = {p} "
+    "UNION ALL SELECT 2, l.line_no, e.version, e.event, e.document, e.recorded_at, e.entry, NULL "
     "FROM psledger_view_lineage l JOIN psledger_view_item_events e "
-    "ON e.item_kind = l.item_kind AND e.item_id = l.item_id "
-    "WHERE l.number = {p} ORDER BY l.line_no, e.version",
+    "ON e.item_kind = l.item_kind AND e.item_id = l.item_id WHERE l.number = {p} "
+    "ORDER BY 1, 2, 3"
 )
 
 
@@ -107,21 +113,31 @@ class ViewWriter:
     def trace_rows(
         self, number: str
     ) -> tuple[tuple[Any, ...] | None, list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-        """The lineage view's rows of invoice `number`, in one transaction:
+        """The lineage view's rows of invoice `number` (`TRACE_READ`):
         (drafted_at, head, lines) or None, its events' entries in order, and
         (line_no, event, document, recorded_at, entry) of its lines' items'
-        events by line and version (`TRACE_READS`)."""
-        head_sql, events_sql, items_sql = (s.format(p=self.p) for s in TRACE_READS)
+        events by line and version."""
+        head: tuple[Any, ...] | None = None
+        events: list[tuple[Any, ...]] = []
+        items: list[tuple[Any, ...]] = []
+        for part, line_no, _, event, document, at, payload, lines in self.select(
+            TRACE_READ.format(p=self.p), [number, number, number]
+        ):
+            if part == 2:
+                items.append((line_no, event, document, at, payload))
+            elif part == 1:
+                events.append((payload,))
+            else:
+                head = (at, payload, lines)
+        if head is None:
+            return None, [], []
+        return head, events, items
+
+    def select(self, statement: str, params: list[Any]) -> list[Any]:
+        """One read statement's rows (unpacking in column order)."""
         with self.datastore.transaction(commit=False) as c:
-            c.execute(head_sql, [number])
-            head = c.fetchone()
-            if head is None:
-                return None, [], []
-            c.execute(events_sql, [number])
-            events = _tuples(c.fetchall())
-            c.execute(items_sql, [number])
-            items = _tuples(c.fetchall())
-        return _tuples([head])[0], events, items
+            c.execute(statement, params)
+            return list(c.fetchall())
 
     def schema(self, view: str) -> int:
         """The shape the store's `view` is at (no row: migration 7's, 1)."""
@@ -185,14 +201,6 @@ class SQLiteViewRecorder(ViewWriter, SQLiteTrackingRecorder):
 
     def _insert_tracking(self, c: Any, tracking: Tracking) -> None:
         SQLiteTrackingRecorder._insert_tracking(self, c, tracking)
-
-
-def _tuples(rows: list[Any]) -> list[Any]:
-    """Rows whose values unpack in column order: psycopg's dict rows (the
-    event store's connections) as tuples; SQLite's rows as they are."""
-    if rows and isinstance(rows[0], dict):
-        return [tuple(row.values()) for row in rows]
-    return rows
 
 
 def schema_name(view: str) -> str:
