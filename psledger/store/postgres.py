@@ -37,9 +37,9 @@ import contextlib
 import re
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import psycopg
@@ -57,10 +57,13 @@ from psledger.store.rows import LedgerRows
 from psledger.store.tables import POSTGRES, LedgerTables
 
 ROWS_PER_STATEMENT = 500
+PING_AFTER_IDLE = 1.0  # seconds a connection may rest before its next use pings it
 EVENTS_PER_STATEMENT = 1000
 BYTES_PER_STATEMENT = 4 * 1024 * 1024
 SCHEMA_LOCK_KEY = 0x70736C6564676572  # "psledger" in ASCII: the upgrade's advisory lock
 NUL_ESCAPE = "\\x00"
+
+R = TypeVar("R")
 
 _VALUES = re.compile(r"^(INSERT INTO \S+ VALUES )(\([^)]*\))(.*)$", re.DOTALL)
 _CONFLICT_UPDATE = re.compile(r"ON CONFLICT \(([^)]*)\) DO UPDATE")
@@ -79,27 +82,39 @@ def _safe_row(row: Sequence[Any]) -> list[Any]:
     return [text_safe(v) for v in row]
 
 
-def tune(datastore: PostgresDatastore) -> None:
-    """Connection settings the library's datastore does not expose."""
+def tune(datastore: PostgresDatastore) -> Callable[[], None]:
+    """Connection settings the library's datastore does not expose. Returns
+    what makes every connection be pinged again before its next use."""
     pool = datastore.pool
     kwargs = pool.kwargs
     assert isinstance(kwargs, dict), "the library's datastore passes a dict"
     kwargs["prepare_threshold"] = None
     pool_ref = weakref.ref(pool)
+    checked: weakref.WeakKeyDictionary[Connection[Any], float] = weakref.WeakKeyDictionary()
 
     def check(conn: Connection[Any]) -> None:
         """The pre-use check (POSTGRES_PRE_PING), plus: a dead connection
         means the server restarted or dropped us, so sweep every idle one at
         once. psycopg_pool otherwise tries them one by one with a growing
-        back-off (1, 2, 4 s...) and a request times out behind five."""
+        back-off (1, 2, 4 s...) and a request times out behind five.
+
+        A connection checked less than PING_AFTER_IDLE seconds ago is not
+        pinged again: a batch checks out a connection for each of its reads,
+        and a server lost in between is met by the reads' and writes' retry."""
+        now = time.monotonic()
+        if now - checked.get(conn, -PING_AFTER_IDLE) < PING_AFTER_IDLE and not conn.closed:
+            checked[conn] = now
+            return
         try:
             ConnectionPool.check_connection(conn)
         except Exception:
             if (swept := pool_ref()) is not None:
                 swept.check()
             raise
+        checked[conn] = now
 
     pool._check = check  # psycopg_pool keeps the `check` callback here
+    return checked.clear
 
 
 class LedgerPostgresRecorder(PostgresApplicationRecorder):
@@ -108,7 +123,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
     tables = LedgerTables(POSTGRES)
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
-        tune(datastore)  # before the first connection, which the base class opens
+        self._ping_all = tune(datastore)  # before the base class opens its first connection
         super().__init__(datastore, events_table_name=events_table_name)
         self._insert_arrays = self._insert_arrays_statement()
         self._table_columns: dict[str, list[str]] = {}
@@ -126,6 +141,13 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
     def _insert_in_pieces(
         self, stored_events: Sequence[StoredEvent], rows: LedgerRows | None
     ) -> list[int]:
+        try:
+            return self._insert(stored_events, rows)
+        except (InterfaceError, OperationalError):
+            self._ping_all()  # the server may have restarted: ping before the retry
+            raise
+
+    def _insert(self, stored_events: Sequence[StoredEvent], rows: LedgerRows | None) -> list[int]:
         ids: list[int] = []
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
             if rows:
@@ -169,18 +191,19 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
     def _write_rows(self, curs: Cursor[DictRow], rows: LedgerRows) -> None:
         """Each (statement, rows) of `LedgerTables.writes`, without executemany
         (which pipelines), in statements of at most ROWS_PER_STATEMENT rows:
-        inserts as multi-row VALUES (an upsert's rows in rounds in which no
-        key repeats, so a key's rows still apply in order), deletes by key as
+        inserts as one array parameter per column, unnested (an upsert's rows
+        in rounds in which no key repeats, so a key's rows still apply in
+        order; a short statement psycopg parses once), deletes by key as
         `(key) IN (VALUES ...)`, anything else row by row."""
         for statement, params in self.tables.writes(rows):
             safe = [_safe_row(row) for row in params]
             insert, delete = _VALUES.match(statement), _DELETE.match(statement)
             if insert is not None:
-                head, marks, tail = insert.groups()
+                table, tail = insert.group(1).split()[2], insert.group(3)
                 for round_ in self._rounds(curs, statement, safe):
                     for chunk in _chunks(round_):
-                        sql = head + ", ".join([marks] * len(chunk)) + tail
-                        curs.execute(sql.encode(), [v for row in chunk for v in row])
+                        sql, arrays = self._unnest(curs, table, tail, chunk)
+                        curs.execute(sql.encode(), arrays)
             elif delete is not None:
                 table, columns = delete.group(1), _KEY_EQ.findall(delete.group(2))
                 marks = "(" + ", ".join(["%s"] * len(columns)) + ")"
@@ -213,6 +236,27 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             rounds[n].append(row)
         return rounds
 
+    def _unnest(
+        self, curs: Cursor[DictRow], table: str, tail: str, rows: list[list[Any]]
+    ) -> tuple[str, list[list[Any]]]:
+        """`INSERT INTO table SELECT * FROM unnest(one array per column) tail`."""
+        types = self._column_types(curs, table)[: len(rows[0])]
+        arrays = ", ".join(f"%s::{t}[]" for t in types)
+        sql = f"INSERT INTO {table} SELECT * FROM unnest({arrays}){tail}"
+        return sql, [list(column) for column in zip(*rows, strict=True)]
+
+    def _column_types(self, curs: Cursor[DictRow], table: str) -> list[str]:
+        key = f"types:{table}"
+        if key not in self._table_columns:
+            curs.execute(
+                "SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute "
+                "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped "
+                "ORDER BY attnum",
+                [table],
+            )
+            self._table_columns[key] = [row["t"] for row in curs.fetchall()]
+        return self._table_columns[key]
+
     def _columns(self, curs: Cursor[DictRow], table: str) -> list[str]:
         if table not in self._table_columns:
             curs.execute(
@@ -226,15 +270,21 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
     # -- reads ----------------------------------------------------------------
 
     def fetch(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        """A side-table read; retried once on a broken connection (a reader is
-        idempotent, and the pool has dropped the connection that broke)."""
+        """A side-table read; retried once on a broken connection."""
+        return self._read(lambda: self._fetch(statement, params))
+
+    def _read(self, read: Callable[[], R]) -> R:
+        """Run a read, once more on a broken connection: a read is idempotent,
+        the pool has dropped the connection that broke, and every connection
+        is pinged again before its next use (the server may have restarted)."""
         with store_errors():
             try:
-                return self._fetch(statement, params)
+                return read()
             except (InterfaceError, OperationalError) as exc:
                 if isinstance(exc.__cause__, PoolTimeout):
                     raise  # no connection to be had: waiting again would not help
-                return self._fetch(statement, params)
+                self._ping_all()
+                return read()
 
     def _fetch(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as c:
@@ -250,11 +300,8 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         desc: bool = False,
         limit: int | None = None,
     ) -> Sequence[StoredEvent]:
-        with store_errors():
-            events: Sequence[StoredEvent] = super().select_events(
-                originator_id, gt=gt, lte=lte, desc=desc, limit=limit
-            )
-            return events
+        select = super().select_events
+        return self._read(lambda: select(originator_id, gt=gt, lte=lte, desc=desc, limit=limit))
 
     def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
         """Every stored event of these aggregates in one query, ordered by
@@ -263,13 +310,13 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             "SELECT originator_id, originator_version, topic, state FROM {} "
             "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
         ).format(Identifier(self.events_table_name))
-        with (
-            store_errors(),
-            self.datastore.get_connection() as conn,
-            conn.cursor(row_factory=tuple_row) as c,
-        ):
-            c.execute(statement, [list(originator_ids)])
-            return [StoredEvent(r[0], r[1], r[2], bytes(r[3])) for r in c.fetchall()]
+
+        def read() -> list[StoredEvent]:
+            with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as c:
+                c.execute(statement, [list(originator_ids)])
+                return [StoredEvent(r[0], r[1], r[2], bytes(r[3])) for r in c.fetchall()]
+
+        return self._read(read)
 
     def select_notifications(
         self,

@@ -18,6 +18,7 @@ from domain.errors import InfrastructureError
 from psledger.app import UnitOfWork
 from psledger.bootstrap import Wiring, bootstrap
 from psledger.settings import Settings
+from psledger.store import postgres as postgres_store
 from psledger.store.errors import StoreUnavailable
 from psledger.store.rows import DedupRow, LedgerRows, QuarantineRow
 
@@ -87,6 +88,23 @@ def test_a_running_process_answers_after_a_server_restart(
         assert wiring.app.fetch("SELECT count(*) FROM psledger_dedup") == [(1,)]
         contract = UnitOfWork(wiring.app).get(Contract, "SOW-1042")
         assert contract is not None
+    applied = wiring.ledger.apply_webhook((REFERENCE / "crm.sow.amended.json").read_bytes())
+    assert applied.event_ids
+
+
+def test_reads_and_writes_on_connections_used_just_before_a_restart_are_retried(
+    wiring: Wiring, pg_cluster: PostgresCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection used a moment ago is handed out without a ping; after a
+    restart its first use fails, and the retry pings every connection."""
+    monkeypatch.setattr(postgres_store, "PING_AFTER_IDLE", 3600.0)
+    wiring.ledger.apply_webhook((REFERENCE / "crm.sow.approved.json").read_bytes())
+    for _ in range(4):  # every pooled connection used (and so not pinged again)
+        assert UnitOfWork(wiring.app).get(Contract, "SOW-1042") is not None
+    restart(pg_cluster)
+    contract = UnitOfWork(wiring.app).get(Contract, "SOW-1042")
+    assert contract is not None and contract.business_id == "SOW-1042"
+    assert wiring.app.fetch("SELECT count(*) FROM psledger_dedup") == [(1,)]
     applied = wiring.ledger.apply_webhook((REFERENCE / "crm.sow.amended.json").read_bytes())
     assert applied.event_ids
 
