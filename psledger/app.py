@@ -157,7 +157,8 @@ class UnitOfWork:
     def commit(self) -> list[int]:
         """Append all pending events and side rows; the notification ids."""
         self.rows.item_states = item_index.rows_for(self.touched())  # the billing index
-        recordings = self.app.save(*self.touched(), ledger_rows=self.rows)
+        changed = [a for a in self.touched() if a.pending_events]  # the library checks each
+        recordings = self.app.save(*changed, ledger_rows=self.rows)
         return [r.notification.id for r in recordings]
 
     def evict(self) -> None:
