@@ -70,6 +70,7 @@ class ReadSide:
         }
         self.fold = AggregateFold(self._load)
         self.shaped = False
+        self.lock = threading.RLock()
 
     def shape(self) -> None:
         """Bring every view to the shape this code writes (tables.py,
@@ -119,7 +120,19 @@ class ReadSide:
         stop: threading.Event | None = None,
     ) -> int:
         """Bring the views up to `until` (default: the store's last
-        notification now); the number of notifications read."""
+        notification now); the number of notifications read. One thread at
+        a time: the fold's aggregates are this read side's (HTTP requests
+        share one read side per application)."""
+        with self.lock:
+            return self._catch_up(wanted, until, progress, stop)
+
+    def _catch_up(
+        self,
+        wanted: Sequence[str],
+        until: int | None,
+        progress: Progress | None,
+        stop: threading.Event | None,
+    ) -> int:
         views = [self.views[n] for n in self.names(wanted)]
         self.shape()
         target = self.last_notification_id() if until is None else until

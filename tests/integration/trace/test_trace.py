@@ -3,6 +3,7 @@ changes that made it what was billed: who, when, and from which position."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -117,3 +118,14 @@ def test_http_serves_the_trace_to_auditors_and_declares_it(demo: Wiring) -> None
     assert operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
         "InvoiceTrace"
     )
+
+
+def test_traces_served_at_once_catch_the_view_up_once_and_agree(demo: Wiring) -> None:
+    # given the demo, its lineage view not yet caught up, and four requests at once
+    numbers = sorted(demo.ledger.entity_ids("invoice"))
+    with ThreadPoolExecutor(4) as pool:
+        at_once = list(pool.map(lambda n: traced(demo, n), numbers * 2))
+    # then each answer is the one a lone trace gives, after the fact
+    assert at_once == [traced(demo, n) for n in numbers * 2]
+    status = {s.name: s for s in demo.read_side.status()}
+    assert status["lineage"].lag == 0
