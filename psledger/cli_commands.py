@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -21,6 +23,7 @@ from psledger.cli import (
     progress,
     read_file,
 )
+from psledger.queries_views import ViewReader, json_array
 from psledger.render import history_table, invoice_lines_table, invoices_table, table
 
 
@@ -116,17 +119,27 @@ def invoices(
     catch_up: bool,
 ) -> None:
     """List invoices and credit notes with net, tax, gross and lines (from the invoices view)."""
-    app = _views(ctx, catch_up)
+    reader = ViewReader(_views(ctx, catch_up))
     column = "erp" if fmt == "erp" else "view"
-    found = queries.invoice_rows(app, column, contract=contract, period=period, state=state)
+    wanted: dict[str, Any] = {"contract": contract, "period": period, "state": state}
     if fmt in ("json", "erp"):
-        emit_json(found)
-    else:
-        views = found
-        click.echo(invoices_table(views) if views else "no invoices")
-        if lines:
-            for view in views:
-                click.echo(f"\n{view['number']}:\n{invoice_lines_table(view)}")
+        _echo_json(reader.invoices(column, **wanted))
+        return
+    # the table shows how many lines each has: keep the count, not the lines
+    summaries = [
+        {**view, "lines": range(len(view.get("lines", ())))} for view in reader.invoices(**wanted)
+    ]
+    click.echo(invoices_table(summaries) if summaries else "no invoices")
+    if lines:
+        for view in reader.invoices(**wanted):
+            click.echo(f"\n{view['number']}:\n{invoice_lines_table(view)}")
+
+
+def _echo_json(values: Iterator[Any]) -> None:
+    """What `emit_json(list(values))` prints, a value at a time."""
+    for chunk in json_array(values, batch=20):
+        click.echo(chunk, nl=False)
+    click.echo("")
 
 
 @cli.command()
@@ -202,23 +215,11 @@ def show(ctx: Context, entity_id: str, as_of: str | None, recorded_as_of: str | 
 @guarded
 def items(ctx: Context, catch_up: bool, state: str | None, exception: str | None, fmt: str) -> None:
     """Work items and their billing readiness: state, exception, invoice (from the items view)."""
-    app = _views(ctx, catch_up)
-    views = queries.item_rows(app, state=state, exception=exception)
+    reader = ViewReader(_views(ctx, catch_up))
     if fmt == "json":
-        emit_json(views)
+        _echo_json(reader.items(state=state, exception=exception))
         return
-    rows = [
-        (
-            v["kind"],
-            v["id"],
-            v["project_id"],
-            v["date"],
-            v["state"],
-            (v["exception"] or {}).get("code", ""),
-            v["invoice_number"] or "",
-        )
-        for v in views
-    ]
+    rows = list(reader.item_lines(state=state, exception=exception))
     click.echo(
         table(("kind", "id", "project", "date", "state", "exception", "invoice"), rows)
         if rows
