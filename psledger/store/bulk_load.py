@@ -61,13 +61,14 @@ class EventReader:
             params = list(chunk) if self.postgres else [i.hex for i in chunk]
             current: Any = None
             current_id: UUID | None = None
+            last_oid: Any = None
             for oid, version, topic, state in self.fetch(self._statement(len(chunk)), params):
-                key = oid if isinstance(oid, UUID) else UUID(str(oid))
-                if key != current_id:
+                if oid != last_oid:  # rows come grouped by aggregate: one UUID each
                     if current_id is not None:
                         yield current_id, current
-                    current, current_id = None, key
-                stored = StoredEvent(key, int(version), str(topic), bytes(state))
+                    key = oid if isinstance(oid, UUID) else UUID(str(oid))
+                    current, current_id, last_oid = None, key, oid
+                stored = StoredEvent(current_id, int(version), str(topic), bytes(state))  # type: ignore[arg-type]
                 current = self.mapper.to_domain_event(stored).mutate(current)  # type: ignore[attr-defined]
             if current_id is not None:
                 yield current_id, current
