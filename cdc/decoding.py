@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from cdc.avro import MAGIC, AvroDecoder
+from cdc.connect_json import SchemaMemo
 from cdc.envelope import decode_json, where
 from cdc.errors import DecodeError
 from cdc.records import Decoded, RawRecord
@@ -34,6 +35,7 @@ class RecordDecoder:
         self.column_types = column_types
         self.registry = registry
         self.avro = AvroDecoder(registry, column_types=column_types) if registry else None
+        self.memo = SchemaMemo()
 
     def __call__(self, raw: RawRecord) -> Decoded:
         head = raw.value if raw.value is not None else raw.key
@@ -47,7 +49,7 @@ class RecordDecoder:
                 )
                 raise DecodeError("bad_magic_byte", f"{where(raw)}: {detail}")
             return self.avro.decode(raw)
-        return decode_json(raw, column_types=self.column_types)
+        return decode_json(raw, column_types=self.column_types, memo=self.memo)
 
 
 def make_decoder(column_types: ColumnTypes, registry: Any | None = None) -> RecordDecoder:

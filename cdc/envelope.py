@@ -13,6 +13,7 @@ from typing import Any, cast, get_args
 
 import orjson
 
+from cdc.connect_json import SchemaMemo
 from cdc.errors import DecodeError
 from cdc.kcat import parse_kcat_line
 from cdc.records import (
@@ -103,22 +104,53 @@ def envelope_from_dict(
     )
 
 
-def decode_json(raw: RawRecord, *, column_types: ColumnTypes | None = None) -> Decoded:
-    """Decode a Kafka Connect JSON converter record."""
+def decode_json(
+    raw: RawRecord, *, column_types: ColumnTypes | None = None, memo: SchemaMemo | None = None
+) -> Decoded:
+    """Decode a Kafka Connect JSON converter record (`memo`: the decoder's
+    schemas seen before, so that a record parses only its payload)."""
     if is_heartbeat(raw):
         return Heartbeat(raw)
-    key_schema, key_payload = _unwrap(_loads(raw.key, raw, "key"))
+    key_schema, key_payload, key_head = _document(raw.key, raw, "key", memo)
     if raw.value is None:
         return Tombstone(_key(key_schema, key_payload, None, raw), raw)
-    schema, payload = _unwrap(_loads(raw.value, raw, "value"))
+    schema, payload, head = _document(raw.value, raw, "value", memo)
     if isinstance(payload, Mapping) and "op" in payload:
         source = payload.get("source")
         src = source if isinstance(source, Mapping) else {}
-        fallback = table_types(column_types, src.get("schema"), src.get("table"))
-        row_types = connect_row_types(schema, fallback) if schema else fallback
-        key = _key(key_schema, key_payload, fallback, raw)
-        return envelope_from_dict(payload, raw, key=key, row_types=row_types)
+        names = (src.get("schema"), src.get("table"))
+        fallback = table_types(column_types, *names)
+
+        def row_types() -> Mapping[str, ColumnType] | None:
+            return connect_row_types(schema, fallback) if schema else fallback
+
+        def key_types() -> Mapping[str, ColumnType] | None:
+            return connect_struct_types(key_schema, fallback) if key_schema else fallback
+
+        if memo is not None and head is not None:
+            types = memo.types(("value", head, *names), row_types)
+        else:
+            types = row_types()
+        if memo is not None and key_head is not None:
+            key = _key_row(key_payload, memo.types(("key", key_head, *names), key_types), raw)
+        else:
+            key = _key(key_schema, key_payload, fallback, raw)
+        return envelope_from_dict(payload, raw, key=key, row_types=types)
     return envelope_from_dict(payload, raw, key=None)
+
+
+def _document(
+    data: bytes | None, raw: RawRecord, part: str, memo: SchemaMemo | None
+) -> tuple[Mapping[str, Any] | None, Any, bytes | None]:
+    """(schema, payload, the schema's bytes when the memo knows them)."""
+    if memo is not None and data is not None:
+        hit = memo.split(data)
+        if hit is not None:
+            return hit[1], hit[2], hit[0]
+    doc = _loads(data, raw, part)
+    schema, payload = _unwrap(doc)
+    head = memo.learn(data, doc) if memo is not None and data is not None else None
+    return schema, payload, head
 
 
 def _loads(data: bytes | None, raw: RawRecord, part: str) -> Any:
@@ -147,11 +179,17 @@ def _key(
     fallback: Mapping[str, ColumnType] | None,
     raw: RawRecord,
 ) -> dict[str, Any] | None:
+    types = connect_struct_types(schema, fallback) if schema else fallback
+    return _key_row(payload, types, raw)
+
+
+def _key_row(
+    payload: Any, types: Mapping[str, ColumnType] | None, raw: RawRecord
+) -> dict[str, Any] | None:
     if payload is None:
         return None
     if not isinstance(payload, Mapping):
         raise DecodeError("not_an_envelope", f"{where(raw)}: key is not a JSON object")
-    types = connect_struct_types(schema, fallback) if schema else fallback
     return convert_row(payload, types, f"{where(raw)} key")
 
 

@@ -10,9 +10,9 @@ from datetime import date
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording, Transcoding
 
 from domain.base import LedgerAggregate
 from domain.errors import InfrastructureError
@@ -62,6 +62,22 @@ class LedgerApplication(Application[UUID]):
     def fetch(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Read psledger's side tables (the recorder knows the dialect)."""
         return self.recorder.fetch(statement, params)  # type: ignore[attr-defined,no-any-return]
+
+    def save_aggregates(
+        self, aggregates: Sequence[LedgerAggregate], **kwargs: Any
+    ) -> list[Recording[UUID]]:
+        """`save` for aggregates only: the library's `save` asks of every
+        object whether it is an event or an aggregate through runtime
+        protocol checks, which cost more than the rest of collecting."""
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+        for aggregate in aggregates:
+            processing_event.events.extend(aggregate.collect_events())
+            processing_event.aggregates[aggregate.id] = aggregate
+        processing_event.saved_kwargs.update(kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        return recordings
 
     @property
     def tables(self) -> Any:
@@ -158,7 +174,7 @@ class UnitOfWork:
         """Append all pending events and side rows; the notification ids."""
         self.rows.item_states = item_index.rows_for(self.touched())  # the billing index
         changed = [a for a in self.touched() if a.pending_events]  # the library checks each
-        recordings = self.app.save(*changed, ledger_rows=self.rows)
+        recordings = self.app.save_aggregates(changed, ledger_rows=self.rows)
         return [r.notification.id for r in recordings]
 
     def evict(self) -> None:
