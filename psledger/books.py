@@ -42,6 +42,7 @@ class Books:
         self.app = app
         self.events = EventReader.of(app)
         self.index = IndexReader.of(app)
+        self._recorder_writes: bool | None = None  # does the recorder write index rows?
 
     def entity_ids(self, kind: str, parent: str | None = None) -> list[str]:
         params = (kind,) if parent is None else (kind, parent)
@@ -55,7 +56,18 @@ class Books:
         return item_index.refresh(self.index, self.events, self.write_many)
 
     def write_rows(self, rows: list[ItemStateRow]) -> None:
-        """Write index rows in their own transaction (a newer row is kept)."""
+        """Write the index rows a committed unit of work made, in their own
+        transaction (a newer row is kept), unless the recorder wrote them
+        with its events (checked once, on the first row)."""
+        if not rows or self._recorder_writes:
+            return
+        if self._recorder_writes is None:
+            first = rows[0]
+            self._recorder_writes = self.index.version_of(first.kind, first.business_id) >= (
+                first.version
+            )
+            if self._recorder_writes:
+                return
         for statement, params in item_index.writes(self.index.p, rows):
             for start in range(0, len(params), item_index.PAGE):
                 self.write_many(statement, params[start : start + item_index.PAGE])

@@ -83,7 +83,7 @@ def row_of(aggregate: LedgerAggregate) -> ItemStateRow | None:
         aggregate.project_id,
         None,
         aggregate.state,
-        day.strftime("%Y-%m") if day is not None else "",
+        day.isoformat()[:7] if day is not None else "",
         invoice or aggregate.reissue_of,
         int(can_change_an_invoice(aggregate)),
     )
@@ -160,6 +160,14 @@ class IndexReader:
             (),
         )
         return sorted({(str(k), str(i)) for k, i in [*missing, *behind]})
+
+    def version_of(self, kind: str, business_id: str) -> int:
+        """The aggregate version a row reflects (-1: no row)."""
+        rows = self.fetch(
+            f"SELECT version FROM {TABLE} WHERE kind = {self.p} AND business_id = {self.p}",
+            (kind, business_id),
+        )
+        return int(rows[0][0]) if rows else -1
 
     def projects_of(self, contract_id: str) -> list[str]:
         rows = self.fetch(

@@ -171,6 +171,12 @@ def test_an_open_book_bills_exactly_what_the_whole_book_bills(store: str, tmp_pa
         read["open"] += by_open["read"]
         read["full"] += by_full["read"]
         psledger("bill", "--period", month.period, "--by", FINANCE)
+    wiring = bootstrap(Settings(store=store, rules_file=rules))
+    try:
+        behind = Books(wiring.app).index.stale()  # the runs left the index current
+    finally:
+        wiring.close()
+    assert behind == []
     assert {"invoice", "credit_note", "reissue"} <= kinds_seen
     assert credited == {"TE-303-06"}  # found through SOW-HP-303's invoice, not its projects
     assert read["open"] < read["full"]  # invoiced history was left out
