@@ -115,7 +115,10 @@ class UnitOfWork:
         if key in self.loaded:
             return self.loaded[key] is not None
         if key not in self.present:
-            rows = self.app.fetch(self.app.tables.q_entities_in(1), [cls.KIND, business_id])
+            tables = self.app.tables
+            rows = self.app.fetch(
+                tables.q_entities_in(1), [cls.KIND, *tables.values([business_id])]
+            )
             if not rows:
                 return False
             self.present.add(key)
@@ -156,7 +159,10 @@ class UnitOfWork:
             ids.sort()
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
-                rows = self.app.fetch(self.app.tables.q_entities_in(len(chunk)), [kind, *chunk])
+                tables = self.app.tables
+                rows = self.app.fetch(
+                    tables.q_entities_in(len(chunk)), [kind, *tables.values(chunk)]
+                )
                 found.update((kind, row[0]) for row in rows)
         return found
 

@@ -484,7 +484,10 @@ class Inbox:
         for kind, ids in by_kind.items():
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
-                rows = self.app.fetch(self.app.tables.q_entities_in(len(chunk)), [kind, *chunk])
+                tables = self.app.tables
+                rows = self.app.fetch(
+                    tables.q_entities_in(len(chunk)), [kind, *tables.values(chunk)]
+                )
                 found.update(f"{kind}:{row[0]}" for row in rows)
         return found
 
@@ -539,7 +542,7 @@ class Inbox:
         if unknown:
             chunk = sorted(unknown)
             for _tx, source, part, position, raw in self.app.fetch(
-                self.app.tables.q_staged(len(chunk)), chunk
+                self.app.tables.q_staged(len(chunk)), self.app.tables.values(chunk)
             ):
                 raws.setdefault((str(source), int(part), int(position)), bytes(raw))
         blocked: dict[str, str] = {}
@@ -560,7 +563,8 @@ class Inbox:
         found: dict[str, int] = {}
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
-            rows = self.app.fetch(self.app.tables.q_source_order(len(chunk)), chunk)
+            tables = self.app.tables
+            rows = self.app.fetch(tables.q_source_order(len(chunk)), tables.values(chunk))
             found.update((str(row[0]), int(row[1])) for row in rows)
         return found
 
@@ -569,7 +573,9 @@ class Inbox:
         unique = list(dict.fromkeys(keys))
         for start in range(0, len(unique), 500):
             chunk = unique[start : start + 500]
-            rows = self.app.fetch(self.app.tables.q_dedup(len(chunk)), chunk)
+            rows = self.app.fetch(
+                self.app.tables.q_dedup(len(chunk)), self.app.tables.values(chunk)
+            )
             found.update((row[0], row[1]) for row in rows)
         return found
 

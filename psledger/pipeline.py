@@ -177,7 +177,7 @@ class CdcPipeline:
         for start in range(0, len(tx_ids), 500):
             chunk = list(tx_ids[start : start + 500])
             for tx_id, source, _part, position, raw in self.inbox.app.fetch(
-                tables.q_staged(len(chunk)), chunk
+                tables.q_staged(len(chunk)), tables.values(chunk)
             ):
                 record = parse_kcat_line(bytes(raw), source=str(source), line_no=int(position))
                 found.setdefault(str(tx_id), []).append(record)

@@ -79,7 +79,7 @@ def text_safe(value: Any) -> Any:
 
 
 def _safe_row(row: Sequence[Any]) -> list[Any]:
-    return [text_safe(v) for v in row]
+    return [[text_safe(x) for x in v] if isinstance(v, list) else text_safe(v) for v in row]
 
 
 def tune(datastore: PostgresDatastore) -> Callable[[], None]:

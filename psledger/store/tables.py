@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -161,11 +162,20 @@ class LedgerTables:
 
     # -- reads ---------------------------------------------------------------
 
+    def any_of(self, column: str, n: int) -> str:
+        """`column` is one of n values: `IN (?, ...)` on SQLite; on PostgreSQL
+        `= ANY(%s)`, one array parameter (a short statement psycopg parses
+        once, where a long IN list is parsed placeholder by placeholder)."""
+        if self.d.name == "postgres":
+            return f"{column} = ANY({self.d.placeholder})"
+        return f"{column} IN ({', '.join([self.d.placeholder] * n)})"
+
+    def values(self, values: Sequence[Any]) -> list[Any]:
+        """The parameters that `any_of` asks for these values."""
+        return [list(values)] if self.d.name == "postgres" else list(values)
+
     def q_dedup(self, n: int) -> str:
-        return (
-            "SELECT key, result FROM psledger_dedup WHERE key IN "
-            f"({', '.join([self.d.placeholder] * n)})"
-        )
+        return f"SELECT key, result FROM psledger_dedup WHERE {self.any_of('key', n)}"
 
     def q_entities(self, with_parent: bool) -> str:
         sql = (
@@ -177,10 +187,9 @@ class LedgerTables:
         return sql + " ORDER BY business_id"
 
     def q_entities_in(self, n: int) -> str:
-        marks = ", ".join([self.d.placeholder] * n)
         return (
             "SELECT business_id FROM psledger_entities WHERE kind = "
-            f"{self.d.placeholder} AND business_id IN ({marks})"
+            f"{self.d.placeholder} AND {self.any_of('business_id', n)}"
         )
 
     def q_entity_kinds(self) -> str:
@@ -208,15 +217,13 @@ class LedgerTables:
         return "SELECT DISTINCT waits_for FROM psledger_parked"
 
     def q_staged(self, n: int) -> str:
-        marks = ", ".join([self.d.placeholder] * n)
         return (
             "SELECT tx_id, source, part, position, raw FROM psledger_staged "
-            f"WHERE tx_id IN ({marks}) ORDER BY source, part, position"
+            f"WHERE {self.any_of('tx_id', n)} ORDER BY source, part, position"
         )
 
     def q_source_order(self, n: int) -> str:
-        marks = ", ".join([self.d.placeholder] * n)
-        return f"SELECT entity, lsn FROM psledger_source_order WHERE entity IN ({marks})"
+        return f"SELECT entity, lsn FROM psledger_source_order WHERE {self.any_of('entity', n)}"
 
     def q_staged_txs(self) -> str:
         return "SELECT DISTINCT tx_id FROM psledger_staged"

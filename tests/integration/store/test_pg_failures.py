@@ -60,7 +60,8 @@ def test_nul_in_text_fields_is_stored_escaped_and_raw_bytes_stay_exact(wiring: W
     )
     assert bytes(stored_raw) == raw
     # a lookup with the same key finds it: reads escape parameters the same way
-    assert wiring.app.fetch(wiring.app.tables.q_dedup(1), ["cdc:TE-\x00-1"]) == [
+    tables = wiring.app.tables
+    assert wiring.app.fetch(tables.q_dedup(1), tables.values(["cdc:TE-\x00-1"])) == [
         ("cdc:TE-\\x00-1", "{}")
     ]
 
