@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from psledger.store import item_index
 from psledger.store.rows import LedgerRows
 
 
@@ -158,6 +159,7 @@ class LedgerTables:
                     [(r.source, r.partition, r.offset) for r in rows.positions],
                 )
             )
+        out.extend(item_index.writes(p, rows.item_states))  # the billing index, same transaction
         return out
 
     # -- reads ---------------------------------------------------------------

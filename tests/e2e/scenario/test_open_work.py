@@ -213,11 +213,6 @@ def test_migration_8_backfills_the_index_from_a_store_without_it(
     assert {r[6] for r in rows} >= {"project", "invoiced", "posted"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="psledger/store/tables.py does not write LedgerRows.item_states yet "
-    "(one line asked of the ingest write path's owner)",
-)
 def test_the_index_is_written_with_the_events(store: str, tmp_path: Path) -> None:
     rules = write_rules(tmp_path)
     psledger = Psledger(store, rules)
