@@ -11,7 +11,7 @@ from domain.invoice import REJECTED, Invoice
 from domain.pricing import (
     Line,
 )
-from domain.repricing_proposals import documents
+from domain.repricing_proposals import billing_document, documents
 from domain.work_item import BILLABLE, INVOICED, POSTED, WorkItem
 
 
@@ -32,14 +32,19 @@ def _owners(books: list[ContractBook]) -> dict[str, ContractBook]:
 def credit_corrections(ctx: RunContext, books: list[ContractBook]) -> list[Invoice]:
     """A credit note `{number}-C{n}` on the original invoice's contract for
     each invoice with corrected items, wherever the items bill now (an item
-    moved to another contract is credited on its old one)."""
+    moved to another contract is credited on its old one). An item whose
+    line an approved repricing rebilled is credited on the rebill, the
+    document that bills it now (`billing_document`), never on the replaced
+    invoice."""
     owners = _owners(books)
     by_invoice: dict[str, list[WorkItem]] = defaultdict(list)
     for item in _items(books):
         if item.state in (INVOICED, POSTED) and item.pending_correction is not None:
             assert item.invoice_number is not None
             if item.invoice_number in owners:  # else: its contract's run credits it
-                by_invoice[item.invoice_number].append(item)
+                invoices = owners[item.invoice_number].invoices
+                number = billing_document(invoices, item.invoice_number, item.business_id)
+                by_invoice[number].append(item)
     drafted = []
     for number, items in sorted(by_invoice.items()):
         book = owners[number]
