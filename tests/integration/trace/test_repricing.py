@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 from click.testing import CliRunner
 
 from domain.invoice import Invoice
@@ -167,12 +166,6 @@ def document_lines(wiring: Wiring, item_id: str) -> dict[str, list[dict[str, Any
     return found
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="credit_corrections credits the item's original invoice, not the rebill that "
-    "replaced its line: needs domain/billing_adjustments.py to follow "
-    "domain.repricing_proposals.billing_document (billing helper's file)",
-)
 def test_a_correction_of_a_rebilled_item_is_credited_once_against_the_rebill(
     demo: Wiring, tmp_path: Path
 ) -> None:
