@@ -10,7 +10,7 @@ import pytest
 
 from domain.errors import InputError
 from psledger.audit.journal import Digest
-from psledger.store.journal import GENESIS, chain_hash
+from psledger.store.journal import GENESIS, MAX_POSITION, ChainReader, chain_hash
 
 HASH = "ab" * 32
 
@@ -52,3 +52,26 @@ def test_every_stored_field_and_the_previous_hash_change_the_chain_hash() -> Non
     ]
     hashes = {chain_hash(*v) for v in [base, *variants]}  # type: ignore[arg-type]
     assert len(hashes) == len(variants) + 1
+
+
+def test_the_verifier_hashes_rows_read_back_exactly_as_the_writer_hashed_events() -> None:
+    # given events of several id and topic lengths, chained by the writer's hash
+    events = [
+        (3, "a" * 32, 1, "domain.time_entry:TimeEntry.Revised", b'{"x":1}'),
+        (4, "W-1", 2, "t", b""),
+        (9, "b" * 32, 7, "domain.prix:Prix.Révisé", b"\x00" * 700),  # a gap before, non-ASCII
+        (10, "a" * 32, 2, "domain.time_entry:TimeEntry.Revised", b'{"x":2}'),
+    ]
+    previous, rows = GENESIS, []
+    for n, oid, version, topic, state in events:
+        previous = chain_hash(previous, n, oid, version, topic, state)
+        rows.append((n, oid.encode(), version, topic.encode(), state, previous))
+    # when the verifier recomputes them from the bytes, then every entry matches
+    reader = ChainReader()
+    assert reader.extend(GENESIS, rows, 0, MAX_POSITION) == (previous, len(rows))
+    assert reader.hash(rows[1][5], rows[2]) == rows[2][5]
+    # and it stops at the row whose entry differs, or just past the given position
+    rows[2] = (*rows[2][:5], GENESIS)
+    assert reader.extend(GENESIS, rows, 0, MAX_POSITION) == (rows[1][5], 2)
+    assert reader.extend(GENESIS, rows, 0, 4) == (rows[1][5], 2)
+    assert reader.extend(GENESIS, rows, 0, 3) == (rows[0][5], 1)
