@@ -16,7 +16,6 @@ from domain.errors import InputError
 from psledger.cli import EXIT_REFUSED, Context, cli, guarded, pass_ctx
 from psledger.outbox import (
     DEFAULT_TOPIC,
-    ERP_SCHEMA,
     AvroEncoder,
     Encoder,
     JsonEncoder,
@@ -65,10 +64,9 @@ from psledger.outbox import (
 @click.option(
     "--schema",
     "schema_file",
-    default=ERP_SCHEMA,
-    show_default=True,
+    default=None,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The Avro schema of the ERP payload.",
+    help="The Avro schema of the ERP payload (default: the packaged avro/erp_invoice.avsc).",
 )
 @click.option(
     "-X",
@@ -89,7 +87,7 @@ def publish(
     batch_size: int,
     poll_interval: float,
     timeout: float,
-    schema_file: Path,
+    schema_file: Path | None,
     producer_config: tuple[str, ...],
 ) -> None:
     """Relay the ERP outbox to Kafka, keyed by invoice number; a row is marked

@@ -41,13 +41,13 @@ from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from domain.errors import InfrastructureError, InputError
+from projections.read.schemas import erp_schema_text
 from psledger import faults
 from psledger.app import LedgerApplication, UnitOfWork
 from psledger.ledger import utc_now
 from psledger.settings import redact
 
 DEFAULT_TOPIC = "psledger.erp.invoices"
-ERP_SCHEMA = Path(__file__).resolve().parents[1] / "avro" / "erp_invoice.avsc"
 
 # librdkafka's own log lines go to logging, not straight to stderr: a CLI user
 # sees one line per failure; an operator who configures logging sees them all
@@ -130,12 +130,15 @@ class AvroEncoder:
         self,
         registry: Any,
         topic: str,
-        schema_file: Path = ERP_SCHEMA,
+        schema_file: Path | None = None,
         *,
         registry_url: str = "",
     ) -> None:
+        """`schema_file`: another schema than the packaged `erp_invoice.avsc`."""
         try:
-            schema_text = schema_file.read_text(encoding="utf-8")
+            schema_text = (
+                erp_schema_text() if schema_file is None else schema_file.read_text("utf-8")
+            )
         except OSError as exc:
             raise InputError(f"cannot read the ERP schema {schema_file}: {exc.strerror}") from exc
         self.topic = topic
