@@ -34,6 +34,7 @@ from psledger.books import Books
 from psledger.inbound import InboundFactory
 from psledger.inbox import Clock, Inbox, event_ids
 from psledger.ops import metrics
+from psledger.store.bulk_load import EventReader, load_into
 from psledger.store.rows import OutboxRow
 
 
@@ -238,19 +239,18 @@ class Ledger:
         return UnitOfWork(self.app).get(cls, business_id)
 
     def invoices(self) -> list[Invoice]:
+        """Every invoice (loaded in chunks; the views answer the CLI's reads)."""
         uow = UnitOfWork(self.app)
-        found = (uow.get(Invoice, n) for n in self.entity_ids("invoice"))
-        return [inv for inv in found if inv is not None]
+        wanted = [(Invoice, n) for n in self.entity_ids("invoice")]
+        load_into(uow, wanted, EventReader.of(self.app))
+        return [inv for _, n in wanted if (inv := uow.get(Invoice, n)) is not None]
 
     def work_items(self) -> list[WorkItem]:
+        """Every work item (loaded in chunks; the views answer the CLI's reads)."""
         uow = UnitOfWork(self.app)
-        items: list[WorkItem] = []
-        for kind, cls in ITEM_KINDS.items():
-            for item_id in self.entity_ids(kind):
-                item = uow.get(cls, item_id)
-                if item is not None:
-                    items.append(item)
-        return items
+        wanted = [(cls, i) for kind, cls in ITEM_KINDS.items() for i in self.entity_ids(kind)]
+        load_into(uow, wanted, EventReader.of(self.app))
+        return [item for cls, i in wanted if (item := uow.get(cls, i)) is not None]
 
     def open_exceptions(self) -> list[WorkItem]:
         return [
