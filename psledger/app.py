@@ -19,6 +19,7 @@ from domain.errors import InfrastructureError
 from domain.provenance import Provenance
 from psledger import faults
 from psledger.store import item_index
+from psledger.store.bulk_load import EventReader, load_into
 from psledger.store.rows import EntityRow, LedgerRows
 
 A = TypeVar("A", bound=LedgerAggregate)
@@ -130,25 +131,14 @@ class UnitOfWork:
         *,
         existing: Iterable[tuple[type[LedgerAggregate], str]] = (),
     ) -> None:
-        """Load these aggregates (and learn which of them do not exist yet)
-        in one query per kind and one for their events, so that `get` need
-        not ask the store for each; learn which of `existing` exist."""
-        load = {(cls, b) for cls, b in wanted if cls.id_for(b) not in self.loaded}
+        """Load these aggregates (those with no events are absent) in one
+        query per 500, so that `get` need not ask the store for each; learn
+        from the entity index which of `existing` exist."""
+        load_into(self, wanted, EventReader.of(self.app))
         check = {(cls, b) for cls, b in existing if cls.id_for(b) not in self.loaded}
         check -= {(cls, b) for cls, b in check if cls.id_for(b) in self.present}
-        found = self._indexed(load | check)
-        for cls, business_id in load:
-            if (cls.KIND, business_id) not in found:
-                self.loaded[cls.id_for(business_id)] = None
+        found = self._indexed(check)
         self.present.update(cls.id_for(b) for cls, b in check if (cls.KIND, b) in found)
-        ids = [cls.id_for(b) for cls, b in load if (cls.KIND, b) in found]
-        aggregates: dict[UUID, Any] = {}
-        for stored in self.app.recorder.select_events_of(ids):  # type: ignore[attr-defined]
-            event = self.app.mapper.to_domain_event(stored)
-            aggregates[stored.originator_id] = event.mutate(  # type: ignore[attr-defined]
-                aggregates.get(stored.originator_id)
-            )
-        self.loaded.update(aggregates)
 
     def _indexed(self, wanted: set[tuple[type[LedgerAggregate], str]]) -> set[tuple[str, str]]:
         by_kind: dict[str, list[str]] = {}

@@ -47,10 +47,12 @@ class EventReader:
         return cls(app.recorder.fetch, app.mapper, table, postgres)
 
     def _statement(self, n: int) -> str:
-        mark = "%s" if self.postgres else "?"
+        """On PostgreSQL one array parameter (`= ANY`): psycopg parses a long
+        IN list placeholder by placeholder."""
+        among = "= ANY(%s)" if self.postgres else f"IN ({', '.join(['?'] * n)})"
         return (
             "SELECT originator_id, originator_version, topic, state FROM "
-            f"{self.table} WHERE originator_id IN ({', '.join([mark] * n)}) "
+            f"{self.table} WHERE originator_id {among} "
             "ORDER BY originator_id, originator_version"
         )
 
@@ -58,7 +60,7 @@ class EventReader:
         """(id, aggregate) for each id that has events, chunk by chunk."""
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start : start + CHUNK]
-            params = list(chunk) if self.postgres else [i.hex for i in chunk]
+            params = [list(chunk)] if self.postgres else [i.hex for i in chunk]
             current: Any = None
             current_id: UUID | None = None
             last_oid: Any = None

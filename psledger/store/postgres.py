@@ -303,21 +303,6 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         select = super().select_events
         return self._read(lambda: select(originator_id, gt=gt, lte=lte, desc=desc, limit=limit))
 
-    def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
-        """Every stored event of these aggregates in one query, ordered by
-        aggregate and version: a batch's aggregates at once."""
-        statement = SQL(
-            "SELECT originator_id, originator_version, topic, state FROM {} "
-            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
-        ).format(Identifier(self.events_table_name))
-
-        def read() -> list[StoredEvent]:
-            with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as c:
-                c.execute(statement, [list(originator_ids)])
-                return [StoredEvent(r[0], r[1], r[2], bytes(r[3])) for r in c.fetchall()]
-
-        return self._read(read)
-
     def select_notifications(
         self,
         start: int | None,

@@ -57,25 +57,6 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
         with store_errors():
             return super().select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
 
-    def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
-        """Every stored event of these aggregates, in one query per 500 ids,
-        ordered by aggregate and version: a batch's aggregates at once."""
-        found: list[StoredEvent] = []
-        ids = [i.hex for i in originator_ids]  # as the library stores them
-        with store_errors(), self.datastore.transaction(commit=False) as c:
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                c.execute(
-                    "SELECT originator_id, originator_version, topic, state "
-                    f"FROM {self.events_table_name} WHERE originator_id IN "
-                    f"({', '.join('?' * len(chunk))}) ORDER BY originator_id, originator_version",
-                    chunk,
-                )
-                found.extend(
-                    StoredEvent(UUID(row[0]), row[1], row[2], row[3]) for row in c.fetchall()
-                )
-        return found
-
     def select_notifications(
         self,
         start: int | None,
