@@ -19,6 +19,8 @@ from projections.read.tables import KEYS, TRACKING_TABLE, VIEW_TABLES, ViewSchem
 from projections.read.views import APP_NAME, ViewWrites
 
 UNIQUE_VIOLATION = "23505"
+ROWS_PER_STATEMENT = 500
+PARAMS_PER_STATEMENT = 30000  # under SQLite's 32766 variables (PostgreSQL: 65535)
 
 # `audit trace`'s one read ({p}: the placeholder; the invoice number three
 # times): the trace head (part 0), the invoice's events (part 1) and its
@@ -69,13 +71,7 @@ class ViewWriter:
                 for number in sorted(writes.replaced_lineage):
                     c.execute(f"DELETE FROM psledger_view_lineage WHERE number = {p}", [number])
                 for table, by_key in writes.upserts.items():
-                    keys = KEYS[table]
-                    where = " AND ".join(f"{k} = {p}" for k in keys)
-                    width = len(next(iter(by_key.values()), ()))
-                    insert = f"INSERT INTO {table} VALUES ({', '.join([p] * width)})"
-                    for key, row in by_key.items():
-                        c.execute(f"DELETE FROM {table} WHERE {where}", list(key))
-                        c.execute(insert, list(row))
+                    self._replace(c, table, list(by_key.items()))
         except (IntegrityError, _Moved):
             return False
         except Exception as exc:
@@ -83,6 +79,29 @@ class ViewWriter:
                 return False  # another process wrote this view's first position
             raise
         return True
+
+    def _replace(self, c: Any, table: str, rows: list[tuple[tuple[Any, ...], Any]]) -> None:
+        """Replace these rows (key -> row) of a view table: a DELETE of their
+        keys and one INSERT, per chunk of rows, not two statements per row."""
+        if not rows:
+            return
+        p, keys, width = self.p, KEYS[table], len(rows[0][1])
+        per = max(1, min(ROWS_PER_STATEMENT, PARAMS_PER_STATEMENT // (width + len(keys))))
+        one_key = f"({', '.join([p] * len(keys))})"
+        one_row = f"({', '.join([p] * width)})"
+        columns = f"({', '.join(keys)})" if len(keys) > 1 else keys[0]
+        for start in range(0, len(rows), per):
+            chunk = rows[start : start + per]
+            marks = ", ".join([one_key if len(keys) > 1 else p] * len(chunk))
+            among = f"(VALUES {marks})" if len(keys) > 1 else f"({marks})"
+            c.execute(
+                f"DELETE FROM {table} WHERE {columns} IN {among}",
+                [v for key, _row in chunk for v in key],
+            )
+            c.execute(
+                f"INSERT INTO {table} VALUES {', '.join([one_row] * len(chunk))}",
+                [v for _key, row in chunk for v in row],
+            )
 
     def _advance(self, c: Any, tracking: Tracking, expected: int) -> bool:
         """Compare and set the position: a write first, so that it takes the
