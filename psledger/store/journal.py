@@ -38,7 +38,13 @@ from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 
-from psledger.store.journal_chain import GENESIS, ChainReader, canonical_originator, chain_hash
+from psledger.store.journal_chain import (
+    GENESIS,
+    ChainReader,
+    canonical_originator,
+    chain_entries,
+    chain_hash,
+)
 from psledger.store.journal_sql import (
     JOURNAL_DDL,
     MAX_POSITION,
@@ -131,16 +137,8 @@ def record(
             )
             return
         cursor.execute(sql.events_between(limit=False), [head_id or 0, first])
-        for ev in map(event_row, cursor.fetchall()):
-            previous = chain_hash(
-                previous,
-                ev.notification_id,
-                ev.originator_id,
-                ev.originator_version,
-                ev.topic,
-                ev.state,
-            )
-            rows.append((ev.notification_id, previous))
+        rows = chain_entries(previous, map(event_row, cursor.fetchall()))
+        previous = rows[-1][1] if rows else previous
     rows += _chained(previous, batch)
     insert_entries(sql, cursor, rows)
     if sql.name != "sqlite":
@@ -149,15 +147,7 @@ def record(
 
 def _chained(previous: bytes, batch: list[tuple[int, StoredEvent]]) -> list[tuple[int, bytes]]:
     """The chain entries of a batch, in position order, after `previous`."""
-    rows = []
-    for nid, stored in batch:
-        previous = chain_hash(
-            previous,
-            nid,
-            stored.originator_id,
-            stored.originator_version,
-            stored.topic,
-            stored.state,
-        )
-        rows.append((nid, previous))
-    return rows
+    return chain_entries(
+        previous,
+        ((n, e.originator_id, e.originator_version, e.topic, e.state) for n, e in batch),
+    )

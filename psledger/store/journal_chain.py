@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import islice
 from typing import Any
 from uuid import UUID
@@ -53,6 +53,18 @@ def chain_hash(
             )
         )
     ).digest()
+
+
+def chain_entries(
+    previous: bytes, events: Iterable[tuple[int, UUID | str, int, str, bytes]]
+) -> list[tuple[int, bytes]]:
+    """The chain entries (position, chain hash) of events given in position
+    order as (position, originator id, version, topic, state), after `previous`."""
+    entries = []
+    for notification_id, originator_id, version, topic, state in events:
+        previous = chain_hash(previous, notification_id, originator_id, version, topic, state)
+        entries.append((notification_id, previous))
+    return entries
 
 
 class ChainReader:

@@ -7,7 +7,7 @@ imported here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 JOURNAL_TABLE = "psledger_journal"
@@ -20,9 +20,9 @@ JOURNAL_DDL = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class EventRow:
-    """One stored event as read back, with its position."""
+class EventRow(NamedTuple):
+    """One stored event as read back, with its position (a tuple in
+    `chain_entries`' order)."""
 
     notification_id: int
     originator_id: UUID | str

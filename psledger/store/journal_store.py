@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from psledger.store.journal_chain import GENESIS, chain_hash
+from psledger.store.journal_chain import GENESIS, chain_entries
 from psledger.store.journal_sql import (
     JOURNAL_TABLE,
     MAX_POSITION,
@@ -164,18 +164,7 @@ class JournalStore:
                     else (int(row_tuple(found)[0]), bytes(row_tuple(found)[1]))
                 )
                 c.execute(self.sql.events_between(limit=True), [head_id, MAX_POSITION, page])
-                events = [event_row(r) for r in c.fetchall()]
-                rows = []
-                for ev in events:
-                    previous = chain_hash(
-                        previous,
-                        ev.notification_id,
-                        ev.originator_id,
-                        ev.originator_version,
-                        ev.topic,
-                        ev.state,
-                    )
-                    rows.append((ev.notification_id, previous))
+                rows = chain_entries(previous, map(event_row, c.fetchall()))
                 if rows:
                     insert_entries(self.sql, c, rows)
             done += len(rows)
