@@ -51,7 +51,7 @@ from typing import Any
 
 import benchgen
 import orjson
-from benchraw import RawStore
+from benchraw import RawStore, server_cpu
 from click.testing import CliRunner
 
 from domain.invoice import Invoice
@@ -333,26 +333,7 @@ class CpuMeter:
     def server_cpu(self, *, backends_only: bool = False) -> float:
         """CPU seconds of the throwaway server so far: the postmaster, its
         reaped and its live processes; or only its live client backends."""
-        if self.server_pid is None:
-            return 0.0
-        ticks = 0
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    stat = f.read().rsplit(")", 1)[1].split()
-                if backends_only and int(stat[1]) == self.server_pid:
-                    with open(f"/proc/{entry}/cmdline", "rb") as f:
-                        if not f.read().startswith(b"postgres: postgres bench "):
-                            continue
-            except OSError:
-                continue
-            if int(entry) == self.server_pid and not backends_only:
-                ticks += sum(int(x) for x in stat[11:15])  # utime, stime, cutime, cstime
-            elif int(stat[1]) == self.server_pid:
-                ticks += int(stat[11]) + int(stat[12])
-        return ticks / os.sysconf("SC_CLK_TCK")
+        return server_cpu(self.server_pid, "bench" if backends_only else None)
 
     def watch_server(self, pid: int) -> None:
         self.server_pid = pid

@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
 
 import benchgen  # noqa: E402
-from benchraw import RawStore  # noqa: E402
+from benchraw import RawStore, server_cpu  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
 from psledger.audit.journal import PAGE, verify  # noqa: E402
@@ -85,22 +85,7 @@ class Server:
         self.pid = pid
 
     def cpu(self) -> float:
-        if self.pid is None:
-            return 0.0
-        ticks = 0
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    stat = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(entry) == self.pid:
-                ticks += sum(int(x) for x in stat[11:15])  # utime, stime, cutime, cstime
-            elif int(stat[1]) == self.pid:
-                ticks += int(stat[11]) + int(stat[12])
-        return ticks / os.sysconf("SC_CLK_TCK")
+        return server_cpu(self.pid)
 
 
 def ingest(

@@ -11,6 +11,7 @@ and written with the bare driver, without psledger or eventsourcing.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -153,3 +154,29 @@ class RawStore:
                 count += len(page)
                 last = page[-1][0]
             return count, time.perf_counter() - start
+
+
+def server_cpu(pid: int | None, backends_of: str | None = None) -> float:
+    """CPU seconds of a PostgreSQL server so far: the postmaster (with its
+    reaped children) and its live processes; with `backends_of`, only the live
+    client backends of that database. 0 without a server (SQLite)."""
+    if pid is None:
+        return 0.0
+    ticks = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read().rsplit(")", 1)[1].split()
+            if backends_of is not None and int(stat[1]) == pid:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if not f.read().startswith(f"postgres: postgres {backends_of} ".encode()):
+                        continue
+        except OSError:
+            continue
+        if int(entry) == pid and backends_of is None:
+            ticks += sum(int(x) for x in stat[11:15])  # utime, stime, cutime, cstime
+        elif int(stat[1]) == pid:
+            ticks += int(stat[11]) + int(stat[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
