@@ -46,6 +46,7 @@ contracts, such a transaction waits (parked) for more than one project.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -588,8 +589,14 @@ def write_rules(directory: Path) -> Path:
     return path
 
 
-def write_firm(directory: Path) -> list[Month]:
-    """Write every input file under `directory`; the months in order."""
+# a month to write: its period, what it captures (webhook bodies returned,
+# PSA changes committed), and the amendment approvals finance makes in it
+MonthPlan = tuple[str, Callable[[PsaTopics], list[bytes]], list[tuple[str, int]]]
+
+
+def write_firm(directory: Path, later: Sequence[MonthPlan] = ()) -> list[Month]:
+    """Write every input file under `directory`; the months in order (the
+    four of the scenario, then `later` ones a test adds)."""
     hooks = directory / "webhooks"
     hooks.mkdir(parents=True, exist_ok=True)
     psa = PsaTopics()
@@ -599,6 +606,7 @@ def write_firm(directory: Path) -> list[Month]:
         ("2026-02", february, []),
         ("2026-03", march, [("SOW-HP-101", 2)]),
         ("2026-04", april, []),
+        *later,
     ):
         paths = []
         for body in capture(psa):

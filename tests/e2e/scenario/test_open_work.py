@@ -21,7 +21,6 @@ to what the aggregates say.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +34,9 @@ from scenario_firm import (
     D,
     Month,
     approved,
-    april,
     at,
     correction,
-    february,
-    january,
-    march,
+    write_firm,
     write_rules,
 )
 
@@ -86,24 +82,7 @@ def moved_and_corrected(psa: PsaTopics) -> list[bytes]:
 
 def five_months(directory: Path) -> list[Month]:
     """The scenario's four months (scenario_firm.write_firm) and May."""
-    hooks = directory / "webhooks"
-    hooks.mkdir(parents=True, exist_ok=True)
-    psa = PsaTopics()
-    months = []
-    for period, capture, approvals in (
-        ("2026-01", january, []),
-        ("2026-02", february, []),
-        ("2026-03", march, [("SOW-HP-101", 2)]),
-        ("2026-04", april, []),
-        ("2026-05", moved_and_corrected, []),
-    ):
-        paths = []
-        for body in capture(psa):
-            path = hooks / f"{json.loads(body)['id']}.json"
-            path.write_bytes(body)
-            paths.append(path)
-        months.append(Month(period, paths, psa.dump(directory / f"psa-{period}.jsonl"), approvals))
-    return months
+    return write_firm(directory, later=[("2026-05", moved_and_corrected, [])])
 
 
 def dry_run(wiring: Wiring, period: str, books: Books, open_work: bool) -> dict[str, Any]:
