@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any, TypeVar
 from uuid import UUID
@@ -84,6 +84,20 @@ class LedgerApplication(Application[UUID]):
     def tables(self) -> Any:
         return self.recorder.tables  # type: ignore[attr-defined]
 
+    def indexed(self, by_kind: Mapping[str, Iterable[str]]) -> set[tuple[str, str]]:
+        """Which of these entities (kind -> business ids) the entity index
+        holds, as (kind, business id): one query per kind and 500 ids."""
+        found: set[tuple[str, str]] = set()
+        for kind, wanted in by_kind.items():
+            ids = sorted(set(wanted))
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                rows = self.fetch(
+                    self.tables.q_entities_in(len(chunk)), [kind, *self.tables.values(chunk)]
+                )
+                found.update((kind, row[0]) for row in rows)
+        return found
+
     def aggregate_events(self, aggregate_id: UUID) -> list[DomainEventProtocol[UUID]]:
         return list(self.events.get(aggregate_id))
 
@@ -116,11 +130,7 @@ class UnitOfWork:
         if key in self.loaded:
             return self.loaded[key] is not None
         if key not in self.present:
-            tables = self.app.tables
-            rows = self.app.fetch(
-                tables.q_entities_in(1), [cls.KIND, *tables.values([business_id])]
-            )
-            if not rows:
+            if not self.app.indexed({cls.KIND: [business_id]}):
                 return False
             self.present.add(key)
         return True
@@ -137,24 +147,11 @@ class UnitOfWork:
         load_into(self, wanted, EventReader.of(self.app))
         check = {(cls, b) for cls, b in existing if cls.id_for(b) not in self.loaded}
         check -= {(cls, b) for cls, b in check if cls.id_for(b) in self.present}
-        found = self._indexed(check)
-        self.present.update(cls.id_for(b) for cls, b in check if (cls.KIND, b) in found)
-
-    def _indexed(self, wanted: set[tuple[type[LedgerAggregate], str]]) -> set[tuple[str, str]]:
         by_kind: dict[str, list[str]] = {}
-        for cls, business_id in wanted:
+        for cls, business_id in check:
             by_kind.setdefault(cls.KIND, []).append(business_id)
-        found: set[tuple[str, str]] = set()
-        for kind, ids in by_kind.items():
-            ids.sort()
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                tables = self.app.tables
-                rows = self.app.fetch(
-                    tables.q_entities_in(len(chunk)), [kind, *tables.values(chunk)]
-                )
-                found.update((kind, row[0]) for row in rows)
-        return found
+        found = self.app.indexed(by_kind)
+        self.present.update(cls.id_for(b) for cls, b in check if (cls.KIND, b) in found)
 
     def add(self, aggregate: LedgerAggregate, parent_id: str | None = None) -> None:
         self.loaded[aggregate.id] = aggregate

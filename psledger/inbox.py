@@ -481,14 +481,7 @@ class Inbox:
         if settled:
             recorded = self.dedup_lookup([f"cdc:tx:{tx}" for tx in settled])
             found.update(f"{TRANSACTION}{key[len('cdc:tx:') :]}" for key in recorded)
-        for kind, ids in by_kind.items():
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                tables = self.app.tables
-                rows = self.app.fetch(
-                    tables.q_entities_in(len(chunk)), [kind, *tables.values(chunk)]
-                )
-                found.update(f"{kind}:{row[0]}" for row in rows)
+        found.update(f"{kind}:{business_id}" for kind, business_id in self.app.indexed(by_kind))
         return found
 
     def _waiting_on(self, keys: Sequence[str], units: Sequence[Inbound]) -> list[Inbound]:
