@@ -12,6 +12,7 @@ caller that does.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -23,6 +24,9 @@ from cdc.sources import BadRecord, Batch, Item
 
 FlushHook = Callable[[], None]
 _TOPIC_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+ASSIGNMENT_WAIT = 60.0  # seconds empty polls without partitions do not count as idle
 
 
 class KafkaChangeSource:
@@ -62,6 +66,7 @@ class KafkaChangeSource:
         """Yield non-empty batches; stop after ``idle_polls`` empty polls or ``max_batches``."""
         consumer = self._connect()
         empty = produced = 0
+        unassigned_until = time.monotonic() + ASSIGNMENT_WAIT
         while self.max_batches is None or produced < self.max_batches:
             try:
                 messages = consumer.consume(self.batch_size, self.timeout)
@@ -72,6 +77,10 @@ class KafkaChangeSource:
                 raise SourceError(f"flush before rebalance failed: {error}") from error
             batch = [self._raw(m) for m in messages if self._usable(m)]
             if not batch:
+                if not consumer.assignment() and time.monotonic() < unassigned_until:
+                    # no partitions yet: the group is still rebalancing (a killed
+                    # member's session may hold them), which is not being idle
+                    continue
                 empty += 1
                 if self.idle_polls is not None and empty >= self.idle_polls:
                     return
