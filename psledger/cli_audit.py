@@ -15,7 +15,15 @@ from pathlib import Path
 import click
 
 from domain.errors import InputError
-from psledger.audit.journal import Digest, Verification, take_digest, verify
+from psledger.audit.journal import (
+    MIN_PER_JOB,
+    Digest,
+    Reopen,
+    Verification,
+    default_jobs,
+    take_digest,
+    verify,
+)
 from psledger.audit.ledger_side import LedgerSide
 from psledger.audit.psa_source import (
     PostgresPsaRows,
@@ -27,8 +35,10 @@ from psledger.audit.psa_source import (
 from psledger.audit.reconcile import Reconciler, Report
 from psledger.audit.trace import trace
 from psledger.audit.trace_text import render_text
+from psledger.bootstrap import bootstrap
 from psledger.cli import Context, cli, emit_json, format_option, guarded, pass_ctx
 from psledger.render import table
+from psledger.settings import Settings
 from psledger.store.journal import JournalStore
 
 EXIT_FOUND = 3
@@ -76,10 +86,32 @@ def audit_digest(ctx: Context, fmt: str) -> None:
     hidden=True,
     help="Events read per page.",
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=default_jobs,
+    show_default="the CPUs available, up to 4",
+    help="Processes that verify ranges of a long history side by side.",
+)
+@click.option(
+    "--min-per-job",
+    type=click.IntRange(min=1),
+    default=MIN_PER_JOB,
+    hidden=True,
+    help="Fewest positions a process is given.",
+)
 @format_option("text", "json")
 @pass_ctx
 @guarded
-def audit_verify(ctx: Context, digest_text: str | None, start: int, page: int, fmt: str) -> None:
+def audit_verify(
+    ctx: Context,
+    digest_text: str | None,
+    start: int,
+    page: int,
+    jobs: int,
+    min_per_job: int,
+    fmt: str,
+) -> None:
     """Recompute the chain from the stored events, page by page.
 
     Exits 0 with the number of events verified, or 3 naming the first
@@ -89,13 +121,36 @@ def audit_verify(ctx: Context, digest_text: str | None, start: int, page: int, f
     digest = Digest.parse(digest_text) if digest_text else None
     store = JournalStore(ctx.wiring.app.recorder)
     with _progress(store.max_position(), start) as advance:
-        result = verify(store, start=start, digest=digest, page=page, progress=advance)
+        result = verify(
+            store,
+            start=start,
+            digest=digest,
+            page=page,
+            progress=advance,
+            jobs=jobs,
+            reopen=journal_reopener(ctx.wiring.settings),
+            min_per_job=min_per_job,
+        )
     if fmt == "json":
         emit_json(_as_dict(result))
     else:
         _print(result)
     if not result.ok:
         sys.exit(EXIT_FOUND)
+
+
+def journal_reopener(settings: Settings) -> Reopen:
+    """The journal of the same store, opened afresh (for a forked process)."""
+
+    @contextmanager
+    def reopen() -> Iterator[JournalStore]:
+        wiring = bootstrap(settings)
+        try:
+            yield JournalStore(wiring.app.recorder)
+        finally:
+            wiring.close()
+
+    return reopen
 
 
 @audit.command("backfill")
@@ -140,14 +195,7 @@ def _progress(last: int, start: int) -> Iterator[Callable[[int], None] | None]:
     with click.progressbar(
         length=last - start + 1, label="verifying", file=sys.stderr, show_pos=True
     ) as bar:
-        done = start - 1
-
-        def advance(position: int) -> None:
-            nonlocal done
-            bar.update(max(0, min(position, last) - done))
-            done = max(done, min(position, last))
-
-        yield advance
+        yield bar.update
 
 
 def _as_dict(result: Verification) -> dict[str, object]:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -50,12 +51,22 @@ import benchgen  # noqa: E402
 from benchraw import RawStore, server_cpu  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
-from psledger.audit.journal import PAGE, verify  # noqa: E402
+from psledger.audit.journal import MIN_PER_JOB, PAGE, default_jobs, verify  # noqa: E402
 from psledger.bootstrap import bootstrap  # noqa: E402
 from psledger.cli import cli  # noqa: E402
+from psledger.cli_audit import journal_reopener  # noqa: E402
 from psledger.settings import Settings  # noqa: E402
 from psledger.store import journal  # noqa: E402
 from psledger.store.journal import NO_JOURNAL_ENV, JournalStore  # noqa: E402
+
+
+def cpu_with_children() -> float:
+    """CPU seconds of this process and of its children reaped so far (the
+    processes `verify` forks)."""
+    own, children = (
+        resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def say(message: str) -> None:
@@ -195,26 +206,29 @@ def raw_binary(store: str) -> tuple[int, float]:
         return count, time.perf_counter() - started
 
 
-def verification(store: str, repeats: int) -> dict[str, Any]:
+def verification(store: str, repeats: int, jobs: int, min_per_job: int) -> dict[str, Any]:
     """Verify and the raw SELECT (and on PostgreSQL the binary raw SELECT),
     alternating, `repeats` times each: best rates, and paired ratios."""
     postgres = store.startswith("postgres")
     raw = RawStore(store, "psledger_events" if postgres else "stored_events")
     wiring = bootstrap(Settings(store=store))
+    reopen = journal_reopener(wiring.settings)
     try:
         store_journal = JournalStore(wiring.app.recorder)
         times: dict[str, list[float]] = {"verify": [], "raw": [], "raw_binary": []}
         cpu: dict[str, list[float]] = {"verify": [], "raw": []}
         verified = rows = 0
         for _ in range(repeats):
-            started, cpu0 = time.perf_counter(), time.process_time()
+            started, cpu0 = time.perf_counter(), cpu_with_children()
             rows, _s = raw.select_pages(PAGE)
             times["raw"].append(time.perf_counter() - started)
-            cpu["raw"].append(time.process_time() - cpu0)
-            started, cpu0 = time.perf_counter(), time.process_time()
-            result = verify(store_journal, page=PAGE)
+            cpu["raw"].append(cpu_with_children() - cpu0)
+            started, cpu0 = time.perf_counter(), cpu_with_children()
+            result = verify(
+                store_journal, page=PAGE, jobs=jobs, reopen=reopen, min_per_job=min_per_job
+            )
             times["verify"].append(time.perf_counter() - started)
-            cpu["verify"].append(time.process_time() - cpu0)
+            cpu["verify"].append(cpu_with_children() - cpu0)
             if not result.ok:
                 raise SystemExit(f"bench_journal: the journal does not verify: {result.broken}")
             verified = result.verified
@@ -227,6 +241,7 @@ def verification(store: str, repeats: int) -> dict[str, Any]:
     paired = [r / v for r, v in zip(times["raw"], times["verify"], strict=True)]
     out: dict[str, Any] = {
         "events": verified,
+        "jobs": jobs,
         "verify_per_s": verified / min(times["verify"]),
         "raw_per_s": rows / min(times["raw"]),
         "verify_ratio": min(times["raw"]) / min(times["verify"]),
@@ -279,7 +294,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             ingest(store, webhooks, debezium, True, server)
         if args.only in (None, "verify"):
             say("verify against a raw SELECT of the same rows")
-            result["verification"] = verification(store, args.repeats)
+            result["verification"] = verification(store, args.repeats, args.jobs, args.min_per_job)
     return result
 
 
@@ -310,6 +325,7 @@ def render(r: dict[str, Any]) -> str:
         v = r["verification"]
         rows += [
             ("events verified", v["events"]),
+            ("verify processes (--jobs)", v["jobs"]),
             ("verify (events/s, best)", f"{v['verify_per_s']:.0f}"),
             ("raw SELECT (rows/s, best)", f"{v['raw_per_s']:.0f}"),
             ("verify / raw (best rates)", f"{v['verify_ratio']:.3f}"),
@@ -332,6 +348,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=5, help="ingest pairs, alternating")
     parser.add_argument("--repeats", type=int, default=7, help="verify / raw SELECT pairs")
     parser.add_argument("--only", choices=("ingest", "verify"), default=None)
+    parser.add_argument(
+        "--jobs", type=int, default=default_jobs(), help="verify's processes (as audit verify)"
+    )
+    parser.add_argument("--min-per-job", type=int, default=MIN_PER_JOB)
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
         "--timed-ingest", nargs=2, metavar=("STORE", "FILE"), help=argparse.SUPPRESS

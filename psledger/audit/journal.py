@@ -8,18 +8,44 @@ up to the digest's position is still the one the digest was taken on.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from domain.errors import InputError
 from psledger.audit.journal_digest import Digest
-from psledger.store.journal import GENESIS, MAX_POSITION, ChainReader, JournalStore
+from psledger.audit.journal_jobs import Helpers, Reopen, can_fork
+from psledger.audit.journal_walk import (
+    Break,
+    Run,
+    Verification,
+    combine,
+    digest_for,
+    split_ranges,
+    walk_range,
+)
+from psledger.store.journal import GENESIS, MAX_POSITION, JournalStore
+
+__all__ = [
+    "MIN_PER_JOB",
+    "PAGE",
+    "Break",
+    "Digest",
+    "Reopen",
+    "Verification",
+    "default_jobs",
+    "take_digest",
+    "verify",
+]
 
 PAGE = 5000
+MIN_PER_JOB = 20_000  # below this a forked process costs more than it saves
 
-__all__ = ["PAGE", "Break", "Digest", "Verification", "take_digest", "verify"]
+
+def default_jobs() -> int:
+    """Processes for `audit verify`: the CPUs this process may use, up to 4,
+    where processes can be forked."""
+    return min(4, len(os.sched_getaffinity(0))) if can_fork() else 1
 
 
 def _require(store: JournalStore) -> None:
@@ -43,30 +69,6 @@ def take_digest(store: JournalStore, now: datetime | None = None) -> Digest:
     return Digest(position, head_hash, now or datetime.now(UTC))
 
 
-@dataclass(frozen=True)
-class Break:
-    """The first position where the stored history and its chain disagree."""
-
-    position: int
-    what: str  # "event", "chain_entry", "unchained", "missing_event"
-    detail: str
-
-
-@dataclass
-class Verification:
-    verified: int = 0
-    first: int | None = None
-    last: int | None = None
-    broken: Break | None = None
-    digest: Digest | None = None
-    digest_proven: bool | None = None  # None: no digest given
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.broken is None and self.digest_proven is not False
-
-
 def verify(
     store: JournalStore,
     *,
@@ -74,6 +76,9 @@ def verify(
     digest: Digest | None = None,
     page: int = PAGE,
     progress: Callable[[int], None] | None = None,
+    jobs: int = 1,
+    reopen: Reopen | None = None,
+    min_per_job: int = MIN_PER_JOB,
 ) -> Verification:
     """Recompute the chain from `start`, streaming `page` events at a time.
 
@@ -82,6 +87,13 @@ def verify(
     a run from the start, or a digest, vouches for). Each page is one query
     of the events joined to their chain entries; chain entries whose event
     is gone are counted once at the end (and found only when there are any).
+
+    With `jobs` > 1 and `reopen` (a fresh store for a forked process), a
+    long history is split into that many ranges of positions, each verified
+    in its own process from the stored entry before it: every link is
+    checked against the stored entry it follows, so the ranges hold
+    together exactly when the whole chain does. `progress` gets the number
+    of events each page verified.
     """
     if digest is not None and start > max(digest.position, 1):
         raise InputError(
@@ -89,37 +101,22 @@ def verify(
             "start at or before it to prove the digest"
         )
     _require(store)
-    run = _Run(Verification(digest=digest))
-    if start > 1:
-        before = store.entry_before(start)
-        run.cursor, run.previous = before if before else (start - 1, GENESIS)
-        if len(run.previous) != len(GENESIS):
-            run.stop(Break(run.cursor, "chain_entry", f"position {run.cursor}: {_MALFORMED}"))
-            return run.result
-        run.passed(run.cursor, run.previous)
-    elif digest is not None and digest.position == 0:
-        run.result.digest_proven = digest.chain_hash == GENESIS
-    origin = run.cursor
-    while run.result.broken is None:
-        rows = store.chain_page(run.cursor, page)
-        failed = run.check(rows)
-        if failed is not None:
-            run.stop(_diagnose(store, run, rows, failed))
-        elif rows and progress is not None:
-            progress(run.cursor)
-        if len(rows) < page:
-            break
+    jobs = jobs if reopen is not None and can_fork() else 1
+    ranges = split_ranges(start, store.max_position(), jobs, min_per_job)
+    with Helpers(store, reopen, ranges, digest, page) as helpers:
+        first = walk_range(
+            store, ranges[0], digest_for(ranges, 0, digest), page, helpers.relay(progress)
+        )
+        runs = [first] if first.result.broken else [first, *helpers.results(progress)]
+    run = combine(runs, digest)
     if run.result.broken is None:
         _entries_past_the_end(store, run)
-    _orphans(store, run, origin)
+    _orphans(store, run, first.origin)
     run.close(store.max_position())
     return run.result
 
 
-_MALFORMED = "the chain entry is not a 32-byte hash"
-
-
-def _entries_past_the_end(store: JournalStore, run: _Run) -> None:
+def _entries_past_the_end(store: JournalStore, run: Run) -> None:
     """Chain entries after the last event read: events written since (not
     verified here), or entries whose event was deleted (a break)."""
     after = run.result.last or run.cursor
@@ -136,7 +133,7 @@ def _entries_past_the_end(store: JournalStore, run: _Run) -> None:
     )
 
 
-def _orphans(store: JournalStore, run: _Run, origin: int) -> None:
+def _orphans(store: JournalStore, run: Run, origin: int) -> None:
     """A chain entry whose event is gone, before the break (or the end):
     every event verified has its entry, so more entries than events verified
     in that span means one was deleted; the first of them is the break."""
@@ -164,102 +161,3 @@ def _deleted(n: int) -> Break:
         f"position {n}: the chain has an entry but the store has no event "
         "there (an event was deleted)",
     )
-
-
-class _Run:
-    """The state of one verification: the chain value so far, and the result."""
-
-    def __init__(self, result: Verification) -> None:
-        self.result = result
-        self.previous = GENESIS
-        self.cursor = 0
-        self.reader = ChainReader()
-
-    def check(self, rows: list[tuple[Any, ...]]) -> int | None:
-        """Extend the chain over one page; the index of the first row that
-        breaks it, or None when all match."""
-        result, index = self.result, 0
-        while index < len(rows):
-            digest = result.digest
-            undecided = digest is not None and result.digest_proven is None
-            until = digest.position if digest is not None and undecided else MAX_POSITION
-            self.previous, end = self.reader.extend(self.previous, rows, index, until)
-            if end > index:
-                result.verified += end - index
-                result.first = result.first or rows[index][0]
-                result.last = self.cursor = rows[end - 1][0]
-                if self.cursor >= until:  # stopped at the digest's position
-                    self.passed(self.cursor, self.previous)
-                    index = end
-                    continue
-            if end < len(rows):
-                return end
-            index = end
-        return None
-
-    def passed(self, position: int, value: bytes) -> None:
-        self.previous = value
-        digest = self.result.digest
-        if digest is None or self.result.digest_proven is not None:
-            return
-        if position == digest.position:
-            self.result.digest_proven = value == digest.chain_hash
-        elif position > digest.position:
-            self.result.digest_proven = False
-            self.result.notes.append(
-                f"the store has no event at the digest's position {digest.position}"
-            )
-
-    def stop(self, broken: Break) -> None:
-        self.result.broken = broken
-        digest = self.result.digest
-        if digest is not None and self.result.digest_proven is None:
-            self.result.digest_proven = False
-
-    def close(self, last: int) -> None:
-        digest = self.result.digest
-        if digest is None or self.result.digest_proven is not None:
-            return
-        self.result.digest_proven = False
-        self.result.notes.append(
-            f"the store ends at position {last}, before the digest's position "
-            f"{digest.position}: history was removed"
-        )
-
-
-def _diagnose(store: JournalStore, run: _Run, rows: list[tuple[Any, ...]], at: int) -> Break:
-    """Why rows[at] breaks the chain. A missing entry is an unchained event.
-    Otherwise, tell a changed event from a changed chain entry: when the
-    next entry still follows from the stored one, the entry is the original
-    and the event was changed."""
-    n, stored = rows[at][0], rows[at][5]
-    if stored is None:
-        return Break(
-            n,
-            "unchained",
-            f"position {n}: the event has no chain entry (chain entries were "
-            "deleted, or events were stored without the journal: "
-            "`psledger audit backfill` chains an unchained tail)",
-        )
-    following = rows[at + 1 : at + 2] or store.chain_page(n, 1)
-    what = "event"
-    if following and following[0][5] is not None:
-        follows = len(stored) == len(GENESIS) and (
-            following[0][5] == run.reader.hash(stored, following[0])
-        )
-        what = "event" if follows else "chain_entry"
-    event = store.events_page(n - 1, 1)
-    about = (
-        f"originator {event[0].originator_id} version {event[0].originator_version}, "
-        f"{event[0].topic}"
-        if event and event[0].notification_id == n
-        else "an event"
-    )
-    if what == "event":
-        detail = (
-            f"position {n}: the stored event ({about}) does not match its chain entry; "
-            "the event was changed after it was recorded"
-        )
-    else:
-        detail = f"position {n}: the chain entry does not match the stored event ({about})"
-    return Break(n, what, detail)
