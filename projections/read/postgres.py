@@ -21,6 +21,15 @@ class PostgresViewRecorder(ViewWriter, PostgresTrackingRecorder):
         super().__init__(datastore, tracking_table_name=TRACKING_TABLE)
         self.has_checked_for_multi_row_tracking_table = True
 
+    def _columns(self, c: Any, table: str) -> list[str]:
+        """The table's columns, in order, the table named as the writes name it."""
+        c.execute(
+            "SELECT attname AS name FROM pg_attribute WHERE attrelid = to_regclass(%s) "
+            "AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+            [table],
+        )
+        return [row["name"] for row in c.fetchall()]
+
     def select(self, statement: str, params: list[Any]) -> list[Any]:
         """One read statement outside a transaction block (one round trip),
         its rows as tuples (the store's connections give dicts)."""

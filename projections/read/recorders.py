@@ -81,27 +81,44 @@ class ViewWriter:
         return True
 
     def _replace(self, c: Any, table: str, rows: list[tuple[tuple[Any, ...], Any]]) -> None:
-        """Replace these rows (key -> row) of a view table: a DELETE of their
-        keys and one INSERT, per chunk of rows, not two statements per row."""
+        """Replace these rows (key -> row) of a view table: one INSERT ... ON
+        CONFLICT (key) DO UPDATE per chunk of rows. Each row is found through
+        the key's index; a DELETE of a list of composite keys (`(a, b) IN
+        (VALUES ...)`) made SQLite scan the whole table per chunk, so a
+        catch-up grew with the square of the view."""
         if not rows:
             return
         p, keys, width = self.p, KEYS[table], len(rows[0][1])
-        per = max(1, min(ROWS_PER_STATEMENT, PARAMS_PER_STATEMENT // (width + len(keys))))
-        one_key = f"({', '.join([p] * len(keys))})"
+        per = max(1, min(ROWS_PER_STATEMENT, PARAMS_PER_STATEMENT // width))
         one_row = f"({', '.join([p] * width)})"
-        columns = f"({', '.join(keys)})" if len(keys) > 1 else keys[0]
+        update = self._upsert(c, table, keys, width)
         for start in range(0, len(rows), per):
             chunk = rows[start : start + per]
-            marks = ", ".join([one_key if len(keys) > 1 else p] * len(chunk))
-            among = f"(VALUES {marks})" if len(keys) > 1 else f"({marks})"
             c.execute(
-                f"DELETE FROM {table} WHERE {columns} IN {among}",
-                [v for key, _row in chunk for v in key],
-            )
-            c.execute(
-                f"INSERT INTO {table} VALUES {', '.join([one_row] * len(chunk))}",
+                f"INSERT INTO {table} VALUES {', '.join([one_row] * len(chunk))} {update}",
                 [v for _key, row in chunk for v in row],
             )
+
+    def _upsert(self, c: Any, table: str, keys: tuple[str, ...], width: int) -> str:
+        """The ON CONFLICT clause that makes an INSERT into `table` replace
+        the row with the same key: every other column set to the new value.
+        Kept per table and row width (a view of a new shape has another)."""
+        cache: dict[tuple[str, int], str] = self.__dict__.setdefault("_upserts", {})
+        if (table, width) not in cache:
+            columns = self._columns(c, table)
+            if len(columns) != width:
+                raise RuntimeError(
+                    f"the view table {table} has {len(columns)} columns, its rows {width}"
+                )
+            sets = ", ".join(f"{name} = excluded.{name}" for name in columns if name not in keys)
+            action = f"DO UPDATE SET {sets}" if sets else "DO NOTHING"
+            cache[table, width] = f"ON CONFLICT ({', '.join(keys)}) {action}"
+        return cache[table, width]
+
+    def _columns(self, c: Any, table: str) -> list[str]:
+        """The table's columns, in order (SQLite; PostgreSQL overrides)."""
+        c.execute(f"SELECT name FROM pragma_table_info({self.p}) ORDER BY cid", [table])
+        return [row["name"] for row in c.fetchall()]
 
     def _advance(self, c: Any, tracking: Tracking, expected: int) -> bool:
         """Compare and set the position: a write first, so that it takes the
@@ -184,6 +201,7 @@ class ViewWriter:
                 c.execute(f"DROP TABLE IF EXISTS {table}")
             for statement in schema.ddl:
                 c.execute(statement.format(bigint=self.bigint))
+            self.__dict__.pop("_upserts", None)  # the tables' columns may have changed
             for name in tracking_names:
                 c.execute(f"DELETE FROM {TRACKING_TABLE} WHERE application_name = {p}", [name])
         return True
