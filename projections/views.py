@@ -13,9 +13,26 @@ from domain.invoice import Invoice
 from domain.provenance import Provenance
 from domain.work_item import WorkItem
 
+_AS_IS = frozenset({str, int, float, bool, type(None)})
+
 
 def plain(value: Any) -> Any:
-    """JSON-ready form: Decimals and dates as strings, dataclasses as dicts."""
+    """JSON-ready form: Decimals and dates as strings, dataclasses as dicts.
+    The common types are told by their exact type first (a view has many
+    thousands of values: the general checks below cost more than the work)."""
+    kind = type(value)
+    if kind in _AS_IS:
+        return value
+    if kind is dict:
+        return {str(k): plain(v) for k, v in value.items()}
+    if kind is list:
+        return [plain(v) for v in value]
+    if kind is Decimal:
+        return str(value)
+    return _plain(value)
+
+
+def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, (date, datetime)):
