@@ -4,7 +4,7 @@ own first range (see `verify` in psledger/audit/journal.py).
 Each helper opens its own store (`reopen`), walks its range and sends back
 the number of events of each page as it goes, then its run. A helper that
 fails or dies is not trusted for anything: the parent walks its range
-itself. Helpers still running when the parent stops are terminated.
+itself. Helpers still running when the parent stops are killed.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ Progress = Callable[[int], None]
 log = logging.getLogger(__name__)
 
 _DIED = "the process ended without a result"
+SILENCE_S = 60.0  # a helper this long without a page is given up (and killed)
 
 
 def can_fork() -> bool:
@@ -59,6 +60,7 @@ class Helpers:
     ) -> None:
         self.store, self.reopen, self.ranges = store, reopen, ranges
         self.digest, self.page = digest, page
+        self.silence = SILENCE_S
         self.running: list[tuple[Any, Connection]] = []
         self.held: dict[int, tuple[str, Any]] = {}  # a final message read while relaying
 
@@ -83,7 +85,7 @@ class Helpers:
     def __exit__(self, *exc: object) -> None:
         for process, receive in self.running:
             if process.is_alive():
-                process.terminate()
+                process.kill()  # read-only work: nothing to save, no handler to wait on
             process.join()
             receive.close()
 
@@ -125,11 +127,17 @@ class Helpers:
                 return
 
     def _receive(self, receive: Connection, progress: Progress | None) -> Run | None:
+        """The helper's run, passing on its pages; None when it failed, died
+        or went silent (a page takes milliseconds: a helper stuck after the
+        fork, say on a lock another thread held, must not hang the parent)."""
         held: tuple[str, Any] | None = self.held.pop(id(receive), None)
         try:
             while held is None or held[0] == "page":
                 if held is not None and progress is not None:
                     progress(held[1])
+                if not receive.poll(self.silence):
+                    held = ("failed", f"no word from it for {self.silence:.0f} s")
+                    break
                 held = receive.recv()
         except (EOFError, OSError):
             held = ("failed", _DIED)

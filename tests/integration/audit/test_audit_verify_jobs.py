@@ -1,12 +1,13 @@
 """`verify` with helper processes: each range after the first is verified
-in a forked process with a store of its own, and a helper that fails or
-dies is not trusted: the parent verifies its range itself."""
+in a forked process with a store of its own, and a helper that fails, dies
+or goes silent is not trusted: the parent verifies its range itself."""
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from audit_store import FIRM, SOW, Store, ok
 
+from psledger.audit import journal_jobs
 from psledger.audit.journal import Reopen, Verification, verify
 from psledger.bootstrap import bootstrap
 from psledger.cli_audit import journal_reopener
@@ -54,6 +56,8 @@ def watched(url: str, marks: Path, then: str = "") -> Reopen:
             raise RuntimeError("cannot open the store")
         if then == "die":
             os._exit(9)
+        if then == "hang":
+            time.sleep(3600)
         with reopen() as store:
             yield store
 
@@ -76,10 +80,15 @@ def test_each_range_after_the_first_is_verified_in_a_process_of_its_own(
     assert multiprocessing.active_children() == []
 
 
-@pytest.mark.parametrize("then", ["raise", "die"])
+@pytest.mark.parametrize("then", ["raise", "die", "hang"])
 def test_a_helper_that_fails_leaves_its_range_to_the_parent(
-    url: str, tmp_path: Path, then: str, caplog: pytest.LogCaptureFixture
+    url: str,
+    tmp_path: Path,
+    then: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(journal_jobs, "SILENCE_S", 1.0)
     marks = tmp_path / "helpers"
     marks.mkdir()
     with caplog.at_level(logging.WARNING):
