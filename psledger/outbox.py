@@ -36,9 +36,6 @@ from typing import Any, Protocol
 
 import orjson
 from confluent_kafka import KafkaError, KafkaException, Producer
-from confluent_kafka.schema_registry import Schema
-from confluent_kafka.schema_registry.avro import AvroSerializer
-from confluent_kafka.serialization import MessageField, SerializationContext
 
 from domain.errors import InfrastructureError, InputError
 from projections.read.schemas import erp_schema_text
@@ -147,6 +144,12 @@ class AvroEncoder:
         self._where = (
             f"schema registry {redact(registry_url)}" if registry_url else "schema registry"
         )
+        # imported here: the registry client's imports (httpx, authlib) cost
+        # every other command a fifth of a second
+        from confluent_kafka.schema_registry import Schema
+        from confluent_kafka.schema_registry.avro import AvroSerializer
+        from confluent_kafka.serialization import MessageField, SerializationContext
+
         try:
             self.schema_id: int = registry.register_schema(
                 self.subject, Schema(schema_text, "AVRO")

@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
-import psycopg
-from psycopg import sql
 
 from cdc.decoding import make_decoder
 from cdc.errors import DecodeError
@@ -81,6 +79,8 @@ class PostgresPsaRows:
         self.page = page
         self.schema = mapping.config.schema_
         self.description = f"PSA database {redact(url)}"
+        import psycopg  # here: every other command would pay for the driver's import
+
         try:
             self.conn = psycopg.connect(url, connect_timeout=10)
             self.conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
@@ -93,6 +93,9 @@ class PostgresPsaRows:
         self._n = 0
 
     def rows(self, table: str) -> Iterator[ChangeEvent]:
+        import psycopg
+        from psycopg import sql
+
         spec = self.mapping.config.tables[table]
         columns = sorted(set(spec.fields.values()))
         id_column = spec.fields["id"]
