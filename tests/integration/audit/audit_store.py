@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from click.testing import CliRunner, Result
 
 from psledger.cli import cli
@@ -75,3 +76,16 @@ def worker_webhook(n: int, into: Path) -> Path:
     path = into / f"hr-{n:05d}.json"
     path.write_text(json.dumps(body))
     return path
+
+
+def fed_store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """For a fixture parametrised "sqlite" / "postgres": a store fed a firm's
+    change events (25 events)."""
+    if request.param == "sqlite":
+        store = Store(f"sqlite:///{tmp_path / 'ledger.db'}")
+    else:
+        request.applymarker(pytest.mark.postgres)
+        store = Store(request.getfixturevalue("pg_url"))
+    ok(store.psledger("ingest", "webhook", str(SOW)))
+    ok(store.psledger("ingest", "debezium", str(FIRM)))
+    return store

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from audit_store import FIRM, SOW, Store, ok
+from audit_store import Store, fed_store
 
 from psledger.audit import journal_jobs
 from psledger.audit.journal import Reopen, Verification, verify
@@ -25,15 +25,7 @@ from psledger.store.journal import JournalStore
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A store fed a firm's change events (25 events)."""
-    if request.param == "sqlite":
-        store = Store(f"sqlite:///{tmp_path / 'ledger.db'}")
-    else:
-        request.applymarker(pytest.mark.postgres)
-        store = Store(request.getfixturevalue("pg_url"))
-    ok(store.psledger("ingest", "webhook", str(SOW)))
-    ok(store.psledger("ingest", "debezium", str(FIRM)))
-    return store.url
+    return fed_store(request, tmp_path).url
 
 
 def verify_in(url: str, jobs: int, reopen: Reopen | None) -> Verification:

@@ -7,11 +7,10 @@ verdict."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from audit_store import FIRM, SOW, Store, ok, worker_webhook
+from audit_store import SOW, Store, fed_store, ok, worker_webhook
 
 from psledger.store.journal import GENESIS, chain_hash
 
@@ -24,16 +23,8 @@ MODES = [("--page", page) for page in PAGES] + [
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def fed(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """A store fed a firm's change events (25 events)."""
-    if request.param == "sqlite":
-        store = Store(f"sqlite:///{tmp_path / 'ledger.db'}")
-    else:
-        request.applymarker(pytest.mark.postgres)
-        store = Store(request.getfixturevalue("pg_url"))
-    ok(store.psledger("ingest", "webhook", str(SOW)))
-    ok(store.psledger("ingest", "debezium", str(FIRM)))
-    yield store
+def fed(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    return fed_store(request, tmp_path)
 
 
 def count_events(store: Store) -> int:
