@@ -10,7 +10,7 @@ the same thing.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, cast
 from uuid import UUID
@@ -25,6 +25,8 @@ from projections.read import lineage, rows
 
 APP_NAME = "psledger"
 Loader = Callable[[UUID, int], Any]  # (aggregate id, version) -> the aggregate at it
+# {aggregate id: version} -> {aggregate id: the aggregate just before that version}
+ManyLoader = Callable[[Mapping[UUID, int]], Mapping[UUID, Any]]
 
 
 @dataclass
@@ -56,29 +58,80 @@ class ViewRecorder(Protocol):
 class AggregateFold:
     """Aggregates as of the last folded event, kept in a bounded LRU: an event
     that follows the cached version is applied in memory, any other loads
-    the aggregate at the event's version. The bound should exceed the number
-    of aggregates a pass over the log touches: ingest, approval and billing
-    visit every item in turn, which an LRU smaller than that set misses
-    every time."""
+    the aggregate at the event's version.
 
-    def __init__(self, load: Loader, size: int = 100_000) -> None:
+    A pass over a long log touches more aggregates than an LRU can hold
+    (ingest, approval and billing visit every item in turn), so a paged
+    catch-up calls `prime` with each page's events first: the aggregates the
+    page will need are pinned for the page, those the cache lacks loaded in
+    one go (`load_many`, one query per chunk), not one query per event. The
+    page's aggregates go into the LRU at the next `prime`."""
+
+    def __init__(
+        self, load: Loader, size: int = 100_000, load_many: ManyLoader | None = None
+    ) -> None:
         self.load = load
+        self.load_many = load_many
         self.size = size
         self.cache: OrderedDict[UUID, Any] = OrderedDict()
+        self.pinned: dict[UUID, Any] = {}  # this page's aggregates (None: not created yet)
+
+    def prime(self, events: Sequence[Any]) -> int:
+        """Pin the aggregates these events belong to, each as it was just
+        before its first event here, loading those the cache does not hold
+        at that version. Returns how many it loaded."""
+        self._settle()
+        if self.load_many is None:
+            return 0
+        wanted: dict[UUID, int] = {}
+        for event in events:
+            key, version = event.originator_id, int(event.originator_version)
+            if key in self.pinned or key in wanted:
+                continue
+            cached = self.cache.pop(key, None)
+            if version == 1 or (cached is not None and cached.version == version - 1):
+                self.pinned[key] = cached if version != 1 else None
+            else:
+                wanted[key] = version
+        if wanted:
+            for key, aggregate in self.load_many(wanted).items():
+                if aggregate is not None and aggregate.version == wanted[key] - 1:
+                    self.pinned[key] = aggregate
+        return len(wanted)
 
     def fold(self, event: Any) -> Any:
         key, version = event.originator_id, int(event.originator_version)
-        cached = self.cache.pop(key, None)
+        pinned = key in self.pinned
+        cached = self.pinned[key] if pinned else self.cache.pop(key, None)
         if cached is not None and cached.version == version - 1:
             aggregate = event.mutate(cached)
         elif version == 1:
             aggregate = event.mutate(None)
         else:
             aggregate = self.load(key, version)
-        self.cache[key] = aggregate
+        if pinned:
+            self.pinned[key] = aggregate
+        else:
+            self.cache[key] = aggregate
+            self._bound()
+        return aggregate
+
+    def clear(self) -> None:
+        """Forget every aggregate (the views are replayed from the start)."""
+        self.cache.clear()
+        self.pinned = {}
+
+    def _settle(self) -> None:
+        """The last page's aggregates into the LRU."""
+        for key, aggregate in self.pinned.items():
+            if aggregate is not None:
+                self.cache[key] = aggregate
+        self.pinned = {}
+        self._bound()
+
+    def _bound(self) -> None:
         while len(self.cache) > self.size:
             self.cache.popitem(last=False)
-        return aggregate
 
 
 class LedgerView(Projection[TrackingRecorder]):

@@ -10,7 +10,7 @@ without the cache: the aggregates are the caller's to change and save.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -20,6 +20,7 @@ from domain.base import LedgerAggregate
 from domain.errors import InfrastructureError
 
 CHUNK = 500
+MAX_VERSION = 2**63
 
 Fetch = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
 
@@ -56,24 +57,36 @@ class EventReader:
             "ORDER BY originator_id, originator_version"
         )
 
-    def aggregates(self, ids: Sequence[UUID]) -> Iterator[tuple[UUID, Any]]:
-        """(id, aggregate) for each id that has events, chunk by chunk."""
+    def aggregates(
+        self, ids: Sequence[UUID], before: Mapping[UUID, int] | None = None
+    ) -> Iterator[tuple[UUID, Any]]:
+        """(id, aggregate) for each id that has events, chunk by chunk; with
+        `before`, each aggregate as it was just before that version."""
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start : start + CHUNK]
             params = [list(chunk)] if self.postgres else [i.hex for i in chunk]
             current: Any = None
             current_id: UUID | None = None
             last_oid: Any = None
+            below = MAX_VERSION
             for oid, version, topic, state in self.fetch(self._statement(len(chunk)), params):
                 if oid != last_oid:  # rows come grouped by aggregate: one UUID each
                     if current_id is not None:
                         yield current_id, current
                     key = oid if isinstance(oid, UUID) else UUID(str(oid))
                     current, current_id, last_oid = None, key, oid
+                    below = before.get(key, MAX_VERSION) if before is not None else MAX_VERSION
+                if version >= below:
+                    continue
                 stored = StoredEvent(current_id, int(version), str(topic), bytes(state))  # type: ignore[arg-type]
                 current = self.mapper.to_domain_event(stored).mutate(current)  # type: ignore[attr-defined]
             if current_id is not None:
                 yield current_id, current
+
+    def before(self, versions: Mapping[UUID, int]) -> dict[UUID, Any]:
+        """Each aggregate as it was just before the version given for it
+        (None for one with no events before it)."""
+        return dict(self.aggregates(sorted(versions), versions))
 
 
 def load_into(
