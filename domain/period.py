@@ -23,7 +23,7 @@ class Period:
             if not _YYYY_MM.fullmatch(text):
                 raise ValueError
             year, month = (int(part) for part in text.split("-"))
-            if not 1 <= month <= 12:
+            if not 1 <= month <= 12 or year < 1:  # there is no year 0 (`date` refuses it)
                 raise ValueError
         except ValueError:
             raise InputError(f"period {text!r} is not a month written YYYY-MM") from None
