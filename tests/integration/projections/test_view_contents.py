@@ -9,7 +9,7 @@ from collections import Counter
 
 import orjson
 from eventsourcing.persistence import Tracking
-from views_support import psledger, view_rows
+from views_support import drop_every_view, psledger, view_rows
 
 from projections.read.rows import invoice_row
 from projections.read.views import ViewWrites
@@ -85,8 +85,7 @@ def test_one_event_at_a_time_through_process_event_writes_what_pages_write(
     wiring = bootstrap(Settings(store=demo_store))
     try:
         read_side = wiring.read_side
-        for name, view in read_side.views.items():
-            read_side.recorder.drop(name, [view.tracking_name])
+        drop_every_view(read_side)
         for notification in wiring.app.recorder.select_notifications(1, 100_000):
             event = wiring.app.mapper.to_domain_event(notification)
             for view in read_side.views.values():

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from views_support import psledger, view_rows
+from views_support import drop_every_view, psledger, view_rows
 
 from psledger.bootstrap import bootstrap
 from psledger.settings import Settings
@@ -48,8 +48,7 @@ def test_a_cache_of_two_aggregates_writes_the_same_views_as_a_large_one(
     # when they are dropped and caught up again holding two aggregates at a time
     wiring = bootstrap(Settings(store=demo_store))
     try:
-        for view in wiring.read_side.views:
-            wiring.read_side.recorder.drop(view, [wiring.read_side.views[view].tracking_name])
+        drop_every_view(wiring.read_side)
     finally:
         wiring.close()
     counts = catch_up_with_cache(demo_store, 2)

@@ -100,3 +100,9 @@ def execute(store: str, statement: str) -> None:
             c.execute(statement)
     finally:
         wiring.close()
+
+
+def drop_every_view(read_side: Any) -> None:
+    """Every view's rows and position gone, as before a first catch-up."""
+    for name, view in read_side.views.items():
+        read_side.recorder.drop(name, [view.tracking_name])
