@@ -63,6 +63,7 @@ class Helpers:
         self.silence = SILENCE_S
         self.running: list[tuple[Any, Connection]] = []
         self.held: dict[int, tuple[str, Any]] = {}  # a final message read while relaying
+        self.delivered: set[int] = set()  # the pipes whose helper sent its run
 
     def __enter__(self) -> Helpers:
         if self.reopen is None or len(self.ranges) < 2:
@@ -83,9 +84,13 @@ class Helpers:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """A helper that sent its run is given a moment to close its store;
+        any other is killed (read-only work: nothing to save)."""
         for process, receive in self.running:
+            if id(receive) in self.delivered:
+                process.join(timeout=5)
             if process.is_alive():
-                process.kill()  # read-only work: nothing to save, no handler to wait on
+                process.kill()
             process.join()
             receive.close()
 
@@ -142,7 +147,9 @@ class Helpers:
         except (EOFError, OSError):
             held = ("failed", _DIED)
         kind, value = held
-        if kind != "done":
+        if kind == "done":
+            self.delivered.add(id(receive))
+        else:
             log.warning(
                 "audit verify: a helper process failed (%s); verifying its range here", value
             )
