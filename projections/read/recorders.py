@@ -51,6 +51,11 @@ class ViewWriter:
     bigint = "INTEGER"
     datastore: Any
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # (table, row width) -> the ON CONFLICT clause of `_upsert`
+        self._upserts: dict[tuple[str, int], str] = {}
+        super().__init__(*args, **kwargs)
+
     def _insert_tracking(self, c: Any, tracking: Tracking) -> None:
         raise NotImplementedError
 
@@ -103,7 +108,7 @@ class ViewWriter:
         """The ON CONFLICT clause that makes an INSERT into `table` replace
         the row with the same key: every other column set to the new value.
         Kept per table and row width (a view of a new shape has another)."""
-        cache: dict[tuple[str, int], str] = self.__dict__.setdefault("_upserts", {})
+        cache = self._upserts
         if (table, width) not in cache:
             columns = self._columns(c, table)
             if len(columns) != width:
@@ -201,7 +206,7 @@ class ViewWriter:
                 c.execute(f"DROP TABLE IF EXISTS {table}")
             for statement in schema.ddl:
                 c.execute(statement.format(bigint=self.bigint))
-            self.__dict__.pop("_upserts", None)  # the tables' columns may have changed
+            self._upserts.clear()  # the tables' columns may have changed
             for name in tracking_names:
                 c.execute(f"DELETE FROM {TRACKING_TABLE} WHERE application_name = {p}", [name])
         return True

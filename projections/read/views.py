@@ -89,8 +89,10 @@ class AggregateFold:
             if key in self.pinned or key in wanted:
                 continue
             cached = self.cache.pop(key, None)
-            if version == 1 or (cached is not None and cached.version == version - 1):
-                self.pinned[key] = cached if version != 1 else None
+            if version == 1:
+                self.pinned[key] = None  # created on this page
+            elif cached is not None and cached.version == version - 1:
+                self.pinned[key] = cached
             else:
                 wanted[key] = version
         if wanted:
