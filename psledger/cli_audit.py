@@ -33,7 +33,7 @@ from psledger.audit.psa_source import (
     tables_to_read,
 )
 from psledger.audit.reconcile import Reconciler, Report
-from psledger.audit.trace import trace
+from psledger.audit.trace import trace, trace_json
 from psledger.audit.trace_text import render_text
 from psledger.bootstrap import bootstrap
 from psledger.cli import Context, cli, emit_json, format_option, guarded, pass_ctx
@@ -179,11 +179,10 @@ def audit_backfill(ctx: Context) -> None:
 def audit_trace(ctx: Context, number: str, fmt: str) -> None:
     """Every line of an invoice -> its work item -> the events that billed it,
     each with who, when and its source position; the approval and rule version."""
-    found = trace(ctx.wiring.app, number)
     if fmt == "json":
-        emit_json(found)
+        click.echo(trace_json(ctx.wiring.app, number, indent=True).decode())
     else:
-        click.echo(render_text(found))
+        click.echo(render_text(trace(ctx.wiring.app, number)))
 
 
 @contextmanager

@@ -66,14 +66,16 @@ say: Callable[[str], None] = lambda message: None  # noqa: E731 - set by main()
 # -- the audit trace ------------------------------------------------------------
 
 
-def audit_trace(wiring: Wiring, number: str) -> int:
+def audit_trace(wiring: Wiring, number: str) -> bytes:
     """`psledger audit trace NUMBER --format json`, in process: the trace
-    (the lineage view caught up first, then read), printed as the CLI prints
-    it. Returns the number of items traced."""
-    from psledger.audit.trace import trace
+    (the lineage view caught up first, then read) as the JSON the CLI prints."""
+    from psledger.audit.trace import trace_json
 
-    found = trace(wiring.app, number)
-    orjson.dumps(found, option=orjson.OPT_INDENT_2)
+    return trace_json(wiring.app, number, indent=True)
+
+
+def items_traced(document: bytes) -> int:
+    found = orjson.loads(document)
     return len({line["item_id"] for line in found["lines"] if line.get("item_id")})
 
 
@@ -310,8 +312,9 @@ def measure(
         with METER.phase("trace", result):
             for n in range(samples if numbers else 0):
                 start = time.perf_counter()
-                traced += audit_trace(wiring, order[n % len(order)])
+                document = audit_trace(wiring, order[n % len(order)])
                 timings.append((time.perf_counter() - start) * 1000)
+                traced += items_traced(document)
     result.update(
         trace_samples=len(timings),
         trace_items_avg=traced / len(timings) if timings else None,

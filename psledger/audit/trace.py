@@ -34,7 +34,16 @@ from projections.read.lineage import (  # re-exported: the trace's vocabulary
 from psledger.app import LedgerApplication
 from psledger.read_side import ReadSide
 
-__all__ = ["POSITION", "ROLES", "json_ready", "position", "trace", "trace_entry", "traced"]
+__all__ = [
+    "POSITION",
+    "ROLES",
+    "json_ready",
+    "position",
+    "trace",
+    "trace_entry",
+    "trace_json",
+    "traced",
+]
 
 _READ_SIDES: WeakKeyDictionary[LedgerApplication, ReadSide] = WeakKeyDictionary()
 
@@ -50,15 +59,50 @@ def read_side_of(app: LedgerApplication) -> ReadSide:
 def trace(app: LedgerApplication, number: str, *, catch_up: bool = True) -> dict[str, Any]:
     """The trace of invoice `number` in `app`'s store, the lineage view
     caught up first (unless `catch_up` is False); UnknownEntity without one."""
-    read_side = read_side_of(app)
-    if catch_up:
-        read_side.catch_up(["lineage"])
-    return traced(read_side, number)
+    return traced(_caught_up(app, catch_up), number)
+
+
+def trace_json(
+    app: LedgerApplication, number: str, *, catch_up: bool = True, indent: bool = False
+) -> bytes:
+    """`trace` as JSON, for the CLI and HTTP. The view's entries (JSON text)
+    are copied into the document as they are stored, not decoded and encoded
+    again: decoded, it equals `trace(app, number)`."""
+    found, lines, own, histories = _parts(_caught_up(app, catch_up), number)
+    found["events"] = [orjson.Fragment(entry) for entry in own]
+    for line, history in zip(lines, histories, strict=True):
+        line["events"] = [orjson.Fragment(entry) for entry in history]
+    found["lines"] = lines
+    return orjson.dumps(found, option=orjson.OPT_INDENT_2 if indent else None)
 
 
 def traced(read_side: ReadSide, number: str) -> dict[str, Any]:
     """The trace of invoice `number` as the lineage view holds it now. The
     kept entries are decoded in one piece (one JSON array, then sliced)."""
+    found, lines, own, histories = _parts(read_side, number)
+    kept = own + [entry for history in histories for entry in history]
+    decoded = orjson.loads("[" + ",".join(kept) + "]")
+    at = len(own)
+    found["events"] = decoded[:at]
+    for line, history in zip(lines, histories, strict=True):
+        line["events"] = decoded[at : at + len(history)]
+        at += len(history)
+    found["lines"] = lines
+    return found
+
+
+def _caught_up(app: LedgerApplication, catch_up: bool) -> ReadSide:
+    read_side = read_side_of(app)
+    if catch_up:
+        read_side.catch_up(["lineage"])
+    return read_side
+
+
+def _parts(
+    read_side: ReadSide, number: str
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[str], list[list[str]]]:
+    """The trace's head, its lines (without their events), the invoice's own
+    entries and each line's history: entries as the JSON text stored."""
     head, events, items = read_side.recorder.trace_rows(number)
     if head is None:
         raise UnknownEntity(f"invoice {number} is not known to the ledger")
@@ -69,18 +113,13 @@ def traced(read_side: ReadSide, number: str) -> dict[str, Any]:
         by_line.setdefault(int(line_no), []).append((name, document, at, entry))
     found: dict[str, Any] = orjson.loads(head_json)
     lines: list[dict[str, Any]] = orjson.loads(lines_json)
-    kept = [str(entry) for (entry,) in events]
-    counts = []
-    for line in lines:
-        rows = by_line.get(int(line["line_no"]), []) if line["line_no"] is not None else []
-        history = billed_entries(rows, number, drafted)
-        kept.extend(history)
-        counts.append(len(history))
-    decoded = orjson.loads("[" + ",".join(kept) + "]")
-    at = len(events)
-    found["events"] = decoded[:at]
-    for line, count in zip(lines, counts, strict=True):
-        line["events"] = decoded[at : at + count]
-        at += count
-    found["lines"] = lines
-    return found
+    histories = [
+        [
+            str(entry)
+            for entry in billed_entries(by_line.get(int(line["line_no"]), []), number, drafted)
+        ]
+        if line["line_no"] is not None
+        else []
+        for line in lines
+    ]
+    return found, lines, [str(entry) for (entry,) in events], histories

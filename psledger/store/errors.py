@@ -102,9 +102,13 @@ def translate(exc: PersistenceError) -> Exception:
     if isinstance(exc, IntegrityError):
         return StoreConflict(describe_conflict(exc))
     text = str(exc)
-    if "no such table" in text or "no such column" in text or (
-        isinstance(exc, ProgrammingError)
-        and re.search(r"(relation|column|type) .* does not exist", text)
+    if (
+        "no such table" in text
+        or "no such column" in text
+        or (
+            isinstance(exc, ProgrammingError)
+            and re.search(r"(relation|column|type) .* does not exist", text)
+        )
     ):
         return InfrastructureError(
             f"the event store's schema is missing or out of date; {UPGRADE_HINT}"

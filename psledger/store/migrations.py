@@ -179,8 +179,7 @@ def check(migrations: Sequence[Migration] = MIGRATIONS) -> None:
     for expected, migration in enumerate(migrations, start=1):
         if migration.version != expected:
             raise AssertionError(
-                f"migration {migration.name!r} has version {migration.version}, "
-                f"expected {expected}"
+                f"migration {migration.name!r} has version {migration.version}, expected {expected}"
             )
 
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from domain.errors import UnknownEntity
-from psledger.audit.trace import trace
+from psledger.audit.trace import trace, trace_json
 from psledger.bootstrap import Wiring
 from psledger.cli import cli
 from psledger.http.app import create_app
@@ -83,6 +83,27 @@ def test_a_credit_note_line_shows_the_correction_from_the_source(demo: Wiring) -
 def test_an_unknown_invoice_is_one_clear_error(demo: Wiring) -> None:
     with pytest.raises(UnknownEntity, match="invoice NOPE-1 is not known"):
         traced(demo, "NOPE-1")
+
+
+def test_the_json_of_every_trace_is_the_trace_its_entries_copied_as_stored(
+    demo: Wiring,
+) -> None:
+    # given every invoice of the demo: issued, credited, re-issued and posted
+    numbers = sorted(demo.ledger.entity_ids("invoice"))
+    assert {JANUARY, CREDIT, FEBRUARY} <= set(numbers)
+    for number in numbers:
+        # when its trace is asked for as JSON, compact and indented
+        compact = trace_json(demo.app, number)
+        indented = trace_json(demo.app, number, indent=True)
+        # then both decode to the trace, key order kept, and only the
+        # document's frame is indented: each entry is one line as stored
+        found = traced(demo, number)
+        assert orjson.loads(compact) == orjson.loads(indented) == found, number
+        assert list(orjson.loads(compact)) == list(found)
+        entries = found["events"] + [e for ln in found["lines"] for e in ln["events"]]
+        assert indented.count(b'\n    {"event":') + indented.count(b'\n        {"event":') == len(
+            entries
+        ), number
 
 
 def test_the_cli_prints_the_trace_as_text_and_json(demo: Wiring) -> None:
