@@ -12,7 +12,13 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording, Transcoding
+from eventsourcing.persistence import (
+    IntegrityError,
+    JSONTranscoder,
+    Recording,
+    Transcoder,
+    Transcoding,
+)
 
 from domain.base import LedgerAggregate
 from domain.errors import InfrastructureError
@@ -21,6 +27,7 @@ from psledger import faults
 from psledger.store import item_index
 from psledger.store.bulk_load import EventReader, load_into
 from psledger.store.rows import EntityRow, LedgerRows
+from psledger.store.transcoder import OrjsonDecodingTranscoder
 
 A = TypeVar("A", bound=LedgerAggregate)
 T = TypeVar("T")
@@ -54,6 +61,12 @@ class LedgerApplication(Application[UUID]):
     """eventsourcing Application holding every psledger aggregate."""
 
     name = "psledger"
+
+    def construct_transcoder(self) -> Transcoder:
+        """The library's JSON encoding; decoding through orjson (same values)."""
+        transcoder = OrjsonDecodingTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

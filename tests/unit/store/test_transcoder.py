@@ -1,0 +1,93 @@
+"""Event state read through orjson is the state the library's decoder reads."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import pytest
+from eventsourcing.persistence import JSONTranscoder, TranscodingNotRegisteredError
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from domain.provenance import Provenance
+from psledger.app import LedgerApplication
+from psledger.store.transcoder import OrjsonDecodingTranscoder
+
+
+def transcoders() -> tuple[JSONTranscoder, OrjsonDecodingTranscoder]:
+    """The library's transcoder and psledger's, with the same transcodings."""
+    app = LedgerApplication.__new__(LedgerApplication)
+    library, ours = JSONTranscoder(), OrjsonDecodingTranscoder()
+    app.register_transcodings(library)
+    app.register_transcodings(ours)
+    return library, ours
+
+
+LIBRARY, OURS = transcoders()
+
+leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.text(),
+    st.decimals(allow_nan=False, allow_infinity=False),
+    st.dates(),
+    st.datetimes(timezones=st.just(UTC)),
+    st.uuids(),
+    st.builds(
+        Provenance,
+        source_system=st.sampled_from(["psa", "crm", "ledger"]),
+        record_id=st.text(min_size=1),
+        lsn=st.none() | st.integers(min_value=0, max_value=2**62),
+        commit_time=st.none() | st.datetimes(timezones=st.just(UTC)),
+    ),
+)
+# Objects with some of a transcoded value's keys, to be kept as they are.
+lookalikes = st.fixed_dictionaries({"_type_": st.text()}) | st.fixed_dictionaries(
+    {"_type_": st.text(), "_data_": st.text(), "other": st.integers()}
+)
+states = st.recursive(
+    leaves | lookalikes,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(states)
+def test_any_encoded_state_decodes_as_the_library_decodes_it(state: Any) -> None:
+    encoded = LIBRARY.encode(state)
+    assert OURS.decode(encoded) == LIBRARY.decode(encoded)
+
+
+def test_a_typed_value_inside_a_typed_value_is_decoded_innermost_first() -> None:
+    provenance = Provenance("psa", "r-1", commit_time=datetime(2026, 1, 9, 17, tzinfo=UTC))
+    state = {
+        "at": [{"when": date(2026, 1, 7), "hours": Decimal("7.50")}],
+        "provenance": provenance,
+        "id": UUID(int=7),
+    }
+    encoded = LIBRARY.encode(state)
+    assert b'"_type_":"provenance"' in encoded
+    assert OURS.decode(encoded) == state
+    top_level = LIBRARY.encode(Decimal("1.10"))
+    assert OURS.decode(top_level) == Decimal("1.10")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"x":NaN,"y":{"_type_":"decimal_str","_data_":"1"}}', b'{"s":"\\ud800"}'],
+    ids=["nan", "lone-surrogate"],
+)
+def test_what_orjson_refuses_is_read_by_the_library(raw: bytes) -> None:
+    decoded = OURS.decode(raw)
+    assert repr(decoded) == repr(LIBRARY.decode(raw))
+
+
+def test_an_unknown_transcoding_is_the_library_error() -> None:
+    raw = b'{"x":{"_type_":"nope","_data_":"1"}}'
+    with pytest.raises(TranscodingNotRegisteredError, match="'nope'"):
+        OURS.decode(raw)
