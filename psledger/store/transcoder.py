@@ -4,22 +4,29 @@ Encoding is eventsourcing's `JSONTranscoder` unchanged, so the stored bytes
 (and the audit journal's hashes of them) are what they always were.
 Decoding parses with orjson and then replaces each `{"_type_": name,
 "_data_": data}` object by the registered transcoding's value, innermost
-first, exactly as the library's `object_hook` does. What orjson refuses and
-the standard library reads (NaN, lone surrogates) is read by the library.
+first, exactly as the library's `object_hook` does. The library reads what
+orjson refuses (NaN, lone surrogates) and any state with a run of 19 or more
+digits: orjson reads an integer outside 64 bits as a float, losing digits.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
 from eventsourcing.persistence import JSONTranscoder
+
+# -9223372036854775809 is the shortest integer orjson does not read as one.
+LONG_NUMBER = re.compile(rb"\d{19}")
 
 
 class OrjsonDecodingTranscoder(JSONTranscoder):
     """`JSONTranscoder` whose `decode` is orjson plus one walk of the result."""
 
     def decode(self, data: bytes) -> Any:
+        if LONG_NUMBER.search(data) is not None:
+            return super().decode(data)
         try:
             parsed = orjson.loads(data)
         except orjson.JSONDecodeError:

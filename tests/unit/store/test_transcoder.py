@@ -31,7 +31,9 @@ LIBRARY, OURS = transcoders()
 leaves = st.one_of(
     st.none(),
     st.booleans(),
-    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.integers(),
+    st.integers(min_value=-(2**64), max_value=2**64),
+    st.floats(allow_nan=False, allow_infinity=False),
     st.text(),
     st.decimals(allow_nan=False, allow_infinity=False),
     st.dates(),
@@ -79,10 +81,15 @@ def test_a_typed_value_inside_a_typed_value_is_decoded_innermost_first() -> None
 
 @pytest.mark.parametrize(
     "raw",
-    [b'{"x":NaN,"y":{"_type_":"decimal_str","_data_":"1"}}', b'{"s":"\\ud800"}'],
-    ids=["nan", "lone-surrogate"],
+    [
+        b'{"x":NaN,"y":{"_type_":"decimal_str","_data_":"1"}}',
+        b'{"s":"\\ud800"}',
+        b'{"n":-9223372036854775809,"m":18446744073709551616}',
+        b'{"n":123456789012345678901234567890}',
+    ],
+    ids=["nan", "lone-surrogate", "beyond-64-bits", "long-integer"],
 )
-def test_what_orjson_refuses_is_read_by_the_library(raw: bytes) -> None:
+def test_what_orjson_refuses_or_would_misread_is_read_by_the_library(raw: bytes) -> None:
     decoded = OURS.decode(raw)
     assert repr(decoded) == repr(LIBRARY.decode(raw))
 
