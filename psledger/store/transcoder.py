@@ -5,38 +5,39 @@ Encoding is eventsourcing's `JSONTranscoder` unchanged, so the stored bytes
 Decoding parses with orjson and then replaces each `{"_type_": name,
 "_data_": data}` object by the registered transcoding's value, innermost
 first, exactly as the library's `object_hook` does. The library reads what
-orjson refuses (NaN, lone surrogates) and any state with a run of 19 or more
-digits: orjson reads an integer outside 64 bits as a float, losing digits.
+orjson refuses (NaN, lone surrogates) and any state in which orjson found a
+float: orjson reads an integer beyond 64 bits as a float, losing digits, and
+psledger's states hold no floats of their own (money is Decimal).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import orjson
 from eventsourcing.persistence import JSONTranscoder
 
-# -9223372036854775809 is the shortest integer orjson does not read as one.
-LONG_NUMBER = re.compile(rb"\d{19}")
+
+class _Float(Exception):
+    """A float in orjson's reading: perhaps an integer it could not hold."""
 
 
 class OrjsonDecodingTranscoder(JSONTranscoder):
     """`JSONTranscoder` whose `decode` is orjson plus one walk of the result."""
 
     def decode(self, data: bytes) -> Any:
-        if LONG_NUMBER.search(data) is not None:
-            return super().decode(data)
         try:
             parsed = orjson.loads(data)
-        except orjson.JSONDecodeError:
+            kind = type(parsed)
+            if kind is dict:
+                return self._dict(parsed)
+            if kind is list:
+                self._list(parsed)
+            elif kind is float:
+                raise _Float
+            return parsed
+        except (orjson.JSONDecodeError, _Float):
             return super().decode(data)
-        kind = type(parsed)
-        if kind is dict:
-            return self._dict(parsed)
-        if kind is list:
-            self._list(parsed)
-        return parsed
 
     def _dict(self, obj: dict[str, Any]) -> Any:
         """`obj` decoded: the transcoded value if it is one."""
@@ -51,6 +52,8 @@ class OrjsonDecodingTranscoder(JSONTranscoder):
             obj["_data_"] = self._dict(data)
         elif kind is list:
             self._list(data)
+        elif kind is float:
+            raise _Float
         return self._decode_obj(obj)
 
     def _members(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -63,6 +66,8 @@ class OrjsonDecodingTranscoder(JSONTranscoder):
                     self._members(value)
             elif kind is list:
                 self._list(value)
+            elif kind is float:
+                raise _Float
         return obj
 
     def _list(self, array: list[Any]) -> None:
@@ -72,3 +77,5 @@ class OrjsonDecodingTranscoder(JSONTranscoder):
                 array[index] = self._dict(value)
             elif kind is list:
                 self._list(value)
+            elif kind is float:
+                raise _Float
