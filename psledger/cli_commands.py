@@ -82,9 +82,12 @@ CATCH_UP = click.option(
 
 def _views(ctx: Context, catch_up: bool) -> LedgerApplication:
     """The application to read the views from, every view caught up to the
-    store's last event unless told not to."""
+    store's last event unless told not to (in the shape this code reads, in
+    either case: an older view is made anew, empty until it is caught up)."""
     if catch_up:
         ctx.wiring.read_side.catch_up()
+    else:
+        ctx.wiring.read_side.shape()
     return ctx.wiring.app
 
 
@@ -125,10 +128,7 @@ def invoices(
     if fmt in ("json", "erp"):
         _echo_json(reader.invoices(column, **wanted))
         return
-    # the table shows how many lines each has: keep the count, not the lines
-    summaries = [
-        {**view, "lines": range(len(view.get("lines", ())))} for view in reader.invoices(**wanted)
-    ]
+    summaries = list(reader.invoice_summaries(**wanted))
     click.echo(invoices_table(summaries) if summaries else "no invoices")
     if lines:
         for view in reader.invoices(**wanted):

@@ -99,9 +99,9 @@ def invoice_rows(
     state: str | None = None,
 ) -> list[dict[str, Any]]:
     """Invoices from the invoices view, by period then number: each one's
-    view (`column="view"`, what `invoices --format json` prints) or ERP
-    payload (`column="erp"`)."""
-    assert column in ("view", "erp")
+    view (`column="view"`, what `invoices --format json` prints), ERP
+    payload (`column="erp"`) or view without its lines (`column="summary"`)."""
+    assert column in ("view", "erp", "summary")
     where, params = _where(
         app.tables.d.placeholder, {"contract_id": contract, "period": period, "state": state}
     )

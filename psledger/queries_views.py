@@ -91,6 +91,20 @@ class ViewReader:
             found: dict[str, Any] = orjson.loads(row[2])
             yield found
 
+    def invoice_summaries(
+        self, *, contract: str | None = None, period: str | None = None, state: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Each invoice's view without its lines, and "line_count", by period
+        then number: no line is read."""
+        where, params = self._filters({"contract_id": contract, "period": period, "state": state})
+        keys = ["period", "number"]
+        for row in self.pages(
+            "psledger_view_invoices", ["summary", "line_count"], keys, where, params, INVOICE_PAGE
+        ):
+            found: dict[str, Any] = orjson.loads(row[2])
+            found["line_count"] = int(row[3])
+            yield found
+
     # -- items -------------------------------------------------------------------
 
     def _item_filters(

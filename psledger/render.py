@@ -45,7 +45,7 @@ def invoices_table(views: Sequence[dict[str, Any]]) -> str:
             v["net"],
             v["tax"],
             v["gross"],
-            len(v.get("lines", [])),
+            v["line_count"] if "line_count" in v else len(v.get("lines", [])),
         )
         for v in views
     ]

@@ -31,6 +31,7 @@ def as_json(value: Any) -> str:
 
 def invoice_row(invoice: Invoice, notification_id: int) -> tuple[Any, ...]:
     view = invoice_view(invoice)
+    summary = {key: value for key, value in view.items() if key != "lines"}
     return (
         invoice.business_id,
         invoice.contract_id,
@@ -43,6 +44,8 @@ def invoice_row(invoice: Invoice, notification_id: int) -> tuple[Any, ...]:
         as_json(view),
         as_json(erp_payload(invoice)),
         notification_id,
+        as_json(summary),
+        len(view["lines"]),
     )
 
 

@@ -8,7 +8,10 @@ transaction. A view can be dropped and replayed at any time.
     psledger_view_invoices     one row per invoice / credit note / re-issue:
                                its filter columns, `view` (the JSON that
                                `psledger invoices --format json` prints) and
-                               `erp` (the ERP payload)
+                               `erp` (the ERP payload). Since invoices schema
+                               2 also `summary`: the view without its lines
+                               (JSON), and `line_count`, so that lists of
+                               invoices do not read every line
     psledger_view_items        one row per work item: state, exception code,
                                invoice, the date it sorts by, `view` (JSON)
     psledger_view_lineage      the audit lineage index. One row per invoice
@@ -120,9 +123,27 @@ class ViewSchema:
     ddl: tuple[str, ...]
 
 
+# Invoices 2: each invoice's summary (its view without lines) and line count.
 # Lineage 2: item events carry their trace entry; the trace heads and the
 # invoices' own events, so that `audit trace` reads rows, not aggregates.
 VIEW_SCHEMAS: dict[str, ViewSchema] = {
+    "invoices": ViewSchema(
+        2,
+        (
+            "CREATE TABLE psledger_view_invoices ("
+            "number TEXT PRIMARY KEY, contract_id TEXT NOT NULL, period TEXT NOT NULL, "
+            "state TEXT NOT NULL, kind TEXT NOT NULL, invoice_date TEXT NOT NULL, "
+            "currency TEXT NOT NULL, gross TEXT NOT NULL, view TEXT NOT NULL, erp TEXT NOT NULL, "
+            "notification_id {bigint} NOT NULL, summary TEXT NOT NULL, "
+            "line_count {bigint} NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS psledger_view_invoices_period "
+            "ON psledger_view_invoices (period, number)",
+            "CREATE INDEX IF NOT EXISTS psledger_view_invoices_contract "
+            "ON psledger_view_invoices (contract_id)",
+            "CREATE INDEX IF NOT EXISTS psledger_view_invoices_state "
+            "ON psledger_view_invoices (state, invoice_date)",
+        ),
+    ),
     "lineage": ViewSchema(
         2,
         (

@@ -45,11 +45,6 @@ def _views(request: Request) -> LedgerApplication:
     return wiring.app
 
 
-def _summary(view: dict[str, Any]) -> dict[str, Any]:
-    view.pop("lines", None)
-    return view
-
-
 @router.get("/invoices", response_model=list[InvoiceSummary], responses=ERRORS)
 async def list_invoices(
     request: Request,
@@ -62,8 +57,7 @@ async def list_invoices(
 
     def work() -> list[dict[str, Any]]:
         app = _views(request)
-        found = queries.invoice_rows(app, contract=contract, period=period, state=state)
-        return [_summary(view) for view in found]
+        return queries.invoice_rows(app, "summary", contract=contract, period=period, state=state)
 
     return await service_of(request).run(work)
 

@@ -117,7 +117,8 @@ def _items(app: LedgerApplication) -> list[dict[str, Any]]:
 
 
 def _invoices(app: LedgerApplication) -> list[dict[str, Any]]:
-    return [orjson.loads(row[0]) for row in app.fetch("SELECT view FROM psledger_view_invoices")]
+    """Every invoice's summary (its view without lines)."""
+    return [orjson.loads(row[0]) for row in app.fetch("SELECT summary FROM psledger_view_invoices")]
 
 
 def stuck(app: LedgerApplication, now: datetime, days: int = 7) -> list[dict[str, Any]]:

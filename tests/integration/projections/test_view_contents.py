@@ -15,6 +15,7 @@ from projections.read.rows import invoice_row
 from projections.read.views import ViewWrites
 from psledger import queries
 from psledger.bootstrap import bootstrap
+from psledger.queries_views import ViewReader
 from psledger.settings import Settings
 
 
@@ -75,6 +76,28 @@ def test_the_entity_index_and_the_figures_agree_with_the_items(demo_store: str) 
     assert all(entities[(i["kind"], i["id"])] == i["project_id"] for i in items)
     aging = Counter((v["state"], v["invoice_date"]) for v in invoices)
     assert {(f["state"], f["invoice_date"]): f["count"] for f in figures["invoices"]} == aging
+
+
+def test_an_invoice_summary_is_its_view_without_lines_and_counts_them(demo_store: str) -> None:
+    # given the demo's invoices, credit notes and re-issues, as JSON with lines
+    views = orjson.loads(psledger(demo_store, "invoices", "--format", "json").output)
+    assert len(views) >= 3 and all(v["lines"] for v in views)
+    # when they are listed without lines: in the table, over HTTP's query
+    table = psledger(demo_store, "invoices").output
+    wiring = bootstrap(Settings(store=demo_store))
+    try:
+        summaries = queries.invoice_rows(wiring.app, "summary")
+        counted = list(ViewReader(wiring.app).invoice_summaries())
+    finally:
+        wiring.close()
+    # then each summary is the view less its lines, in the same order, and
+    # the table shows every invoice's line count
+    assert summaries == [{k: v for k, v in view.items() if k != "lines"} for view in views]
+    assert [c.pop("line_count") for c in counted] == [len(v["lines"]) for v in views]
+    assert counted == summaries
+    for view in views:
+        row = next(line for line in table.splitlines() if line.startswith(view["number"] + " "))
+        assert row.split()[-1] == str(len(view["lines"])), row
 
 
 def test_one_event_at_a_time_through_process_event_writes_what_pages_write(

@@ -56,3 +56,52 @@ def test_an_old_lineage_view_is_made_anew_and_replayed_on_first_use(demo_store: 
         assert recorder.max_tracking_id("psledger/lineage") == last
     finally:
         wiring.close()
+
+
+def put_invoices_in_their_first_shape(store: str) -> int:
+    """The invoices table as migration 7 made it (no summary, no line count),
+    caught up to the end; the store's last id."""
+    wiring = bootstrap(Settings(store=store))
+    try:
+        recorder = view_recorder(wiring.app.recorder)
+        last = int(wiring.app.recorder.max_notification_id() or 0)
+        first_shape = [s for s in VIEW_DDL if "psledger_view_invoices" in s]
+        rows = wiring.app.fetch(
+            "SELECT number, contract_id, period, state, kind, invoice_date, currency, gross, "
+            "view, erp, notification_id FROM psledger_view_invoices"
+        )
+        p = recorder.p
+        with recorder.datastore.transaction(commit=True) as c:
+            c.execute("DROP TABLE psledger_view_invoices")
+            for statement in first_shape:
+                c.execute(statement.format(bigint=recorder.bigint))
+            for row in rows:
+                c.execute(f"INSERT INTO psledger_view_invoices VALUES ({', '.join([p] * 11)})", row)
+            c.execute(
+                f"DELETE FROM {TRACKING_TABLE} WHERE application_name = {p}",
+                [schema_name("invoices")],
+            )
+        return last
+    finally:
+        wiring.close()
+
+
+def test_an_old_invoices_view_is_made_anew_and_replayed_on_first_use(demo_store: str) -> None:
+    # given a store whose invoices view is in its first shape, at the store's end
+    views = orjson.loads(psledger(demo_store, "invoices", "--format", "json").output)
+    last = put_invoices_in_their_first_shape(demo_store)
+    # when finance lists the invoices (without lines), even without a catch-up
+    listed = psledger(demo_store, "invoices", "--no-catch-up").output
+    assert listed.strip() == "no invoices"  # made anew: empty until caught up
+    listed = psledger(demo_store, "invoices").output
+    # then the view has its current shape, replayed to the end
+    assert JANUARY in listed
+    wiring = bootstrap(Settings(store=demo_store))
+    try:
+        recorder = view_recorder(wiring.app.recorder)
+        assert recorder.schema("invoices") == VIEW_SCHEMAS["invoices"].version == 2
+        assert recorder.max_tracking_id("psledger/invoices") == last
+        counts = dict(wiring.app.fetch("SELECT number, line_count FROM psledger_view_invoices"))
+        assert counts == {v["number"]: len(v["lines"]) for v in views}
+    finally:
+        wiring.close()
