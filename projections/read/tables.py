@@ -64,6 +64,16 @@ VIEW_TABLES: dict[str, tuple[str, ...]] = {
     "entities": ("psledger_view_entities",),
 }
 
+# The invoices table's indexes, in every shape of it.
+INVOICE_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS psledger_view_invoices_period "
+    "ON psledger_view_invoices (period, number)",
+    "CREATE INDEX IF NOT EXISTS psledger_view_invoices_contract "
+    "ON psledger_view_invoices (contract_id)",
+    "CREATE INDEX IF NOT EXISTS psledger_view_invoices_state "
+    "ON psledger_view_invoices (state, invoice_date)",
+)
+
 # DDL of migration 7, which created them ({bigint} per dialect); never edited.
 VIEW_DDL = [
     f"CREATE TABLE IF NOT EXISTS {TRACKING_TABLE} ("
@@ -73,12 +83,7 @@ VIEW_DDL = [
     "state TEXT NOT NULL, kind TEXT NOT NULL, invoice_date TEXT NOT NULL, "
     "currency TEXT NOT NULL, gross TEXT NOT NULL, view TEXT NOT NULL, erp TEXT NOT NULL, "
     "notification_id {bigint} NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS psledger_view_invoices_period "
-    "ON psledger_view_invoices (period, number)",
-    "CREATE INDEX IF NOT EXISTS psledger_view_invoices_contract "
-    "ON psledger_view_invoices (contract_id)",
-    "CREATE INDEX IF NOT EXISTS psledger_view_invoices_state "
-    "ON psledger_view_invoices (state, invoice_date)",
+    *INVOICE_INDEXES,
     "CREATE TABLE IF NOT EXISTS psledger_view_items ("
     "kind TEXT NOT NULL, id TEXT NOT NULL, project_id TEXT, sort_date TEXT NOT NULL, "
     "state TEXT NOT NULL, exception_code TEXT, invoice_number TEXT, view TEXT NOT NULL, "
@@ -136,12 +141,7 @@ VIEW_SCHEMAS: dict[str, ViewSchema] = {
             "currency TEXT NOT NULL, gross TEXT NOT NULL, view TEXT NOT NULL, erp TEXT NOT NULL, "
             "notification_id {bigint} NOT NULL, summary TEXT NOT NULL, "
             "line_count {bigint} NOT NULL)",
-            "CREATE INDEX IF NOT EXISTS psledger_view_invoices_period "
-            "ON psledger_view_invoices (period, number)",
-            "CREATE INDEX IF NOT EXISTS psledger_view_invoices_contract "
-            "ON psledger_view_invoices (contract_id)",
-            "CREATE INDEX IF NOT EXISTS psledger_view_invoices_state "
-            "ON psledger_view_invoices (state, invoice_date)",
+            *INVOICE_INDEXES,
         ),
     ),
     "lineage": ViewSchema(
