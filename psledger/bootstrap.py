@@ -1,43 +1,141 @@
-"""The one place that wires psledger together from settings."""
+"""The one place that wires psledger together from settings.
+
+`bootstrap()` opens the store (creating or upgrading its tables), loads the
+rules and the read side. The parts that take in records and bill (the
+source mapping, decoders, inbox, ledger, CDC pipeline, quarantine, parking)
+are built on first use, once per wiring: a command that only reads the
+views does not import or build them.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from eventsourcing.persistence import PersistenceError
 
-from cdc.decoding import make_decoder
-from cdc.mapping import SourceMapping
 from domain.errors import InfrastructureError, InputError
 from domain.rules import RuleSet
 from psledger.app import LedgerApplication
-from psledger.inbound import InboundFactory
-from psledger.inbox import Inbox
-from psledger.ledger import Ledger, utc_now
-from psledger.pipeline import CdcPipeline, DeadLetters
 from psledger.read_side import ReadSide
-from psledger.set_aside import Parking, Quarantine
 from psledger.settings import Settings, redact, store_environment
 from psledger.store.schema import ensure_schema
 
+if TYPE_CHECKING:
+    from datetime import datetime
 
-@dataclass
+    from cdc.mapping import SourceMapping
+    from psledger.inbound import InboundFactory
+    from psledger.inbox import Inbox
+    from psledger.ledger import Ledger
+    from psledger.pipeline import CdcPipeline, DeadLetters
+    from psledger.set_aside import Parking, Quarantine
+
+T = TypeVar("T")
+
+
 class Wiring:
-    """Everything bootstrap() built; close() releases the store."""
+    """Everything bootstrap() built, the write side on first use; close()
+    releases the store."""
 
-    settings: Settings
-    app: LedgerApplication
-    rules: RuleSet
-    mapping: SourceMapping
-    inbound: InboundFactory
-    inbox: Inbox
-    ledger: Ledger
-    pipeline: CdcPipeline
-    quarantine: Quarantine
-    parking: Parking
-    read_side: ReadSide  # the materialised views (psledger/read_side.py)
+    def __init__(
+        self, settings: Settings, app: LedgerApplication, rules: RuleSet, read_side: ReadSide
+    ) -> None:
+        self.settings = settings
+        self.app = app
+        self.rules = rules
+        self.read_side = read_side  # the materialised views (psledger/read_side.py)
+        self._parts: dict[str, Any] = {}
+        self._lock = threading.RLock()  # one build of each part, whichever thread asks
+
+    def _part(self, name: str, build: Callable[[], T]) -> T:
+        with self._lock:
+            if name not in self._parts:
+                self._parts[name] = build()
+            found: T = self._parts[name]
+            return found
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        from psledger.ledger import utc_now
+
+        return utc_now
+
+    @property
+    def mapping(self) -> SourceMapping:
+        """The source mapping (a bad mapping file is refused here, by name)."""
+
+        def build() -> SourceMapping:
+            from cdc.mapping import SourceMapping
+
+            return SourceMapping.load(self.settings.mapping_file)
+
+        return self._part("mapping", build)
+
+    @property
+    def inbound(self) -> InboundFactory:
+        def build() -> InboundFactory:
+            from cdc.decoding import make_decoder
+            from psledger.inbound import InboundFactory
+
+            registry = None
+            if self.settings.schema_registry_url:
+                from cdc.kafka import schema_registry
+
+                registry = schema_registry(self.settings.schema_registry_url)
+            mapping = self.mapping
+            return InboundFactory(mapping, make_decoder(mapping.column_types(), registry))
+
+        return self._part("inbound", build)
+
+    @property
+    def inbox(self) -> Inbox:
+        def build() -> Inbox:
+            from psledger.inbox import Inbox
+
+            return Inbox(self.app, self.inbound.from_stored, self.clock)
+
+        return self._part("inbox", build)
+
+    @property
+    def ledger(self) -> Ledger:
+        def build() -> Ledger:
+            from psledger.ledger import Ledger
+
+            return Ledger(self.app, self.rules, self.inbox, self.inbound, self.clock)
+
+        return self._part("ledger", build)
+
+    @property
+    def pipeline(self) -> CdcPipeline:
+        def build() -> CdcPipeline:
+            from psledger.pipeline import CdcPipeline
+
+            return CdcPipeline(self.inbox, self.inbound, self.clock)
+
+        return self._part("pipeline", build)
+
+    @property
+    def quarantine(self) -> Quarantine:
+        def build() -> Quarantine:
+            from psledger.set_aside import Quarantine
+
+            return Quarantine(self.inbox, self.inbound)
+
+        return self._part("quarantine", build)
+
+    @property
+    def parking(self) -> Parking:
+        def build() -> Parking:
+            from psledger.set_aside import Parking
+
+            max_age = timedelta(seconds=self.settings.park_max_age_seconds)
+            return Parking(self.inbox, self.clock, max_age)
+
+        return self._part("parking", build)
 
     def kafka_pipeline(self, dead_letters: DeadLetters | None) -> CdcPipeline:
         """The CDC pipeline, also producing quarantined records to `<topic>.dlq`."""
@@ -72,28 +170,7 @@ def bootstrap(settings: Settings | None = None) -> Wiring:
         raise InfrastructureError(
             f"cannot open the event store {redact(settings.store)}: {_first_line(exc)}"
         ) from exc
-    mapping = SourceMapping.load(settings.mapping_file)
-    registry = None
-    if settings.schema_registry_url:
-        from cdc.kafka import schema_registry
-
-        registry = schema_registry(settings.schema_registry_url)
-    clock = utc_now
-    inbound = InboundFactory(mapping, make_decoder(mapping.column_types(), registry))
-    inbox = Inbox(app, inbound.from_stored, clock)
-    return Wiring(
-        settings,
-        app,
-        rules,
-        mapping,
-        inbound,
-        inbox,
-        Ledger(app, rules, inbox, inbound, clock),
-        CdcPipeline(inbox, inbound, clock),
-        Quarantine(inbox, inbound),
-        Parking(inbox, clock, timedelta(seconds=settings.park_max_age_seconds)),
-        ReadSide(app),
-    )
+    return Wiring(settings, app, rules, ReadSide(app))
 
 
 def _first_line(exc: BaseException) -> str:

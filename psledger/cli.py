@@ -111,8 +111,50 @@ def checked_period(_ctx: click.Context, _param: click.Parameter, value: str | No
         raise click.BadParameter(str(exc)) from None
 
 
+# Each command's modules, imported when it is asked for (or for --help):
+# `psledger items` does not import ingest, audit or the HTTP service.
+COMMAND_MODULES: dict[str, tuple[str, ...]] = {
+    "audit": ("cli_audit",),
+    "bill": ("cli_commands",),
+    "contracts": ("cli_commands",),
+    "db": ("cli_db",),
+    "demo": ("cli_demo",),
+    "history": ("cli_commands",),
+    "ingest": ("cli_commands", "cli_ingest"),
+    "invoice": ("cli_commands",),
+    "invoices": ("cli_commands",),
+    "items": ("cli_commands",),
+    "parked": ("cli_set_aside",),
+    "projections": ("cli_projections", "cli_rebuild"),
+    "publish": ("cli_publish",),
+    "quarantine": ("cli_set_aside",),
+    "rebuild": ("cli_rebuild",),
+    "reconcile": ("cli_audit",),
+    "serve": ("cli_serve",),
+    "show": ("cli_commands",),
+    "status": ("cli_status",),
+}
+
+
+def load_commands(*names: str) -> None:
+    """Import the modules that register these commands (every one without names)."""
+    import importlib
+
+    for name in names or tuple(COMMAND_MODULES):
+        for module in COMMAND_MODULES.get(name, ()):
+            importlib.import_module(f"psledger.{module}")
+
+
 class PsledgerGroup(click.Group):
-    """The root group: usage errors in psledger's one-line format."""
+    """The root group: usage errors in psledger's one-line format; each
+    command's module imported when the command is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMAND_MODULES) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        load_commands(cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         standalone = kwargs.pop("standalone_mode", True)
@@ -214,14 +256,3 @@ def read_file(path: Path) -> bytes:
 
 
 # Subcommands register themselves on `cli`.
-from psledger import cli_audit as _audit  # noqa: E402,F401
-from psledger import cli_commands as _commands  # noqa: E402,F401
-from psledger import cli_db as _db  # noqa: E402,F401
-from psledger import cli_demo as _demo  # noqa: E402,F401
-from psledger import cli_ingest as _ingest  # noqa: E402,F401
-from psledger import cli_projections as _projections  # noqa: E402,F401
-from psledger import cli_publish as _publish  # noqa: E402,F401
-from psledger import cli_rebuild as _rebuild  # noqa: E402,F401
-from psledger import cli_serve as _serve  # noqa: E402,F401
-from psledger import cli_set_aside as _set_aside  # noqa: E402,F401
-from psledger import cli_status as _status  # noqa: E402,F401

@@ -12,7 +12,7 @@ version); the next `psledger bill` issues them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -35,8 +35,10 @@ from psledger.cli import (
     progress,
 )
 from psledger.cli_projections import projections
-from psledger.ledger import Ledger
 from psledger.render import invoices_table, table
+
+if TYPE_CHECKING:
+    from psledger.ledger import Ledger
 
 RULES_HELP = "Tax and FX rules to compare with (default: the configured ones)."
 

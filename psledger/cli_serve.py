@@ -78,6 +78,7 @@ def serve(
         for line in summary(access):
             click.echo(f"  {line}")
         return
+    ctx.wiring.ledger  # noqa: B018 - the write side built (a bad mapping refused) before binding
     app = create_app(ctx.settings, wiring=ctx.wiring, access=access)
     import uvicorn
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -21,7 +21,9 @@ from domain.worker import Worker
 from projections.history import history as history_entries
 from projections.views import aggregate_view
 from psledger.app import LedgerApplication
-from psledger.ledger import Ledger
+
+if TYPE_CHECKING:
+    from psledger.ledger import Ledger
 
 KINDS: dict[str, type[Any]] = {
     "customer": Customer,

@@ -1,0 +1,85 @@
+"""A command that only reads does not import or build the write side (the
+source mapping, decoders, inbox, ledger); a command that takes in records or
+serves them still refuses a bad mapping file before it starts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support.ports import free_port
+
+WRITE_SIDE = ("cdc.", "fastavro", "psledger.inbox", "psledger.inbound", "psledger.ledger")
+
+LOADED_AFTER = """
+import sys
+from psledger.cli import main
+code = 0
+try:
+    main()
+except SystemExit as exit:
+    code = exit.code
+print("MODULES", " ".join(sorted(sys.modules)), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def run(
+    store: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", LOADED_AFTER, "--store", store, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def modules(result: subprocess.CompletedProcess[str]) -> list[str]:
+    line = next(ln for ln in result.stderr.splitlines() if ln.startswith("MODULES "))
+    return line.split()[1:]
+
+
+@pytest.fixture
+def bad_mapping(tmp_path: Path) -> dict[str, str]:
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text("[tables.t\n")
+    return {"PSLEDGER_MAPPING_FILE": str(mapping)}
+
+
+@pytest.mark.parametrize("command", [["items"], ["invoices"], ["projections", "status"]])
+def test_a_read_does_not_import_the_write_side(tmp_path: Path, command: list[str]) -> None:
+    store = f"sqlite:///{tmp_path / 'ledger.db'}"
+    result = run(store, *command)
+    assert result.returncode == 0, result.stderr
+    loaded = [m for m in modules(result) if m.startswith(WRITE_SIDE)]
+    assert loaded == []
+
+
+def test_ingest_still_loads_the_write_side(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'ledger.db'}"
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    result = run(store, "ingest", "debezium", str(empty))
+    assert result.returncode == 0, result.stderr
+    assert {"psledger.inbox", "psledger.ledger", "cdc.mapping"} <= set(modules(result))
+
+
+def test_a_bad_mapping_file_stops_ingest_and_serve_but_not_a_read(
+    tmp_path: Path, bad_mapping: dict[str, str]
+) -> None:
+    store = f"sqlite:///{tmp_path / 'ledger.db'}"
+    named = f"{bad_mapping['PSLEDGER_MAPPING_FILE']} is not valid TOML"
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    ingest = run(store, "ingest", "debezium", str(empty), env=bad_mapping)
+    assert ingest.returncode == 1 and named in ingest.stderr, ingest.stderr
+    # serve refuses before it binds (were it to bind, it would serve until killed)
+    serve = run(store, "serve", "--port", str(free_port()), env=bad_mapping)
+    assert serve.returncode == 1 and named in serve.stderr, serve.stderr
+    read = run(store, "items", env=bad_mapping)
+    assert read.returncode == 0, read.stderr
