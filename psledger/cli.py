@@ -20,6 +20,7 @@ import orjson
 from domain.errors import InputError, LedgerError
 from domain.period import Period
 from psledger.bootstrap import Wiring, bootstrap
+from psledger.ops import logs
 from psledger.settings import Settings, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -191,6 +192,16 @@ class PsledgerGroup(click.Group):
     default=None,
     type=click.Path(path_type=Path),
     help="Tax codes and FX rates (JSON).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(logs.FORMATS),
+    envvar=logs.ENV,
+    default=None,
+    expose_value=False,
+    is_eager=True,
+    callback=lambda _ctx, _param, value: logs.configure(value) if value is not None else None,
+    help="Log lines as json or console (stderr); unset, only warnings are logged.",
 )
 @click.pass_context
 def cli(ctx: click.Context, store: str | None, rules_file: Path | None) -> None:

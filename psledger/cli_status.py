@@ -1,4 +1,4 @@
-"""`psledger status`, and the top-level `--log-format` option.
+"""`psledger status`.
 
 `status` is one screen: the store (its URL without a password), the event
 count, each source's last position and the age of its last event, sync
@@ -14,29 +14,8 @@ import click
 
 from psledger.cli import Context, cli, emit_json, format_option, guarded, pass_ctx
 from psledger.ledger import utc_now
-from psledger.ops import logs
 from psledger.ops.status import summary
 from psledger.render import table
-
-
-def _configure_logs(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-    if value is not None:
-        logs.configure(value)
-
-
-# Structured log lines for every command: --log-format or $PSLEDGER_LOG_FORMAT.
-cli.params.append(
-    click.Option(
-        ["--log-format"],
-        type=click.Choice(logs.FORMATS),
-        envvar=logs.ENV,
-        default=None,
-        expose_value=False,
-        is_eager=True,
-        callback=_configure_logs,
-        help="Log lines as json or console (stderr); unset, only warnings are logged.",
-    )
-)
 
 
 def _age(seconds: float | None) -> str:
