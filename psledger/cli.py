@@ -264,6 +264,3 @@ def read_file(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from exc
-
-
-# Subcommands register themselves on `cli`.
