@@ -13,7 +13,7 @@ import json
 import threading
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from eventsourcing.persistence import PersistenceError
 
@@ -37,6 +37,31 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+class built_once(Generic[T]):  # lower case: a decorator, like `property`
+    """A `Wiring` part: the method builds it on first access, once per wiring
+    (under the wiring's lock, whichever thread asks first)."""
+
+    def __init__(self, build: Callable[[Wiring], T]) -> None:
+        self.build = build
+        self.__doc__ = build.__doc__
+
+    @overload
+    def __get__(self, wiring: None, owner: type[Wiring]) -> built_once[T]: ...
+
+    @overload
+    def __get__(self, wiring: Wiring, owner: type[Wiring]) -> T: ...
+
+    def __get__(self, wiring: Wiring | None, owner: type[Wiring]) -> T | built_once[T]:
+        if wiring is None:
+            return self
+        with wiring._lock:
+            parts = wiring._parts
+            if self.build.__name__ not in parts:
+                parts[self.build.__name__] = self.build(wiring)
+            found: T = parts[self.build.__name__]
+            return found
+
+
 class Wiring:
     """Everything bootstrap() built, the write side on first use; close()
     releases the store."""
@@ -49,14 +74,7 @@ class Wiring:
         self.rules = rules
         self.read_side = read_side  # the materialised views (psledger/read_side.py)
         self._parts: dict[str, Any] = {}
-        self._lock = threading.RLock()  # one build of each part, whichever thread asks
-
-    def _part(self, name: str, build: Callable[[], T]) -> T:
-        with self._lock:
-            if name not in self._parts:
-                self._parts[name] = build()
-            found: T = self._parts[name]
-            return found
+        self._lock = threading.RLock()  # a part may build the parts it needs
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -64,78 +82,55 @@ class Wiring:
 
         return utc_now
 
-    @property
+    @built_once
     def mapping(self) -> SourceMapping:
         """The source mapping (a bad mapping file is refused here, by name)."""
+        from cdc.mapping import SourceMapping
 
-        def build() -> SourceMapping:
-            from cdc.mapping import SourceMapping
+        return SourceMapping.load(self.settings.mapping_file)
 
-            return SourceMapping.load(self.settings.mapping_file)
-
-        return self._part("mapping", build)
-
-    @property
+    @built_once
     def inbound(self) -> InboundFactory:
-        def build() -> InboundFactory:
-            from cdc.decoding import make_decoder
-            from psledger.inbound import InboundFactory
+        from cdc.decoding import make_decoder
+        from psledger.inbound import InboundFactory
 
-            registry = None
-            if self.settings.schema_registry_url:
-                from cdc.kafka import schema_registry
+        registry = None
+        if self.settings.schema_registry_url:
+            from cdc.kafka import schema_registry
 
-                registry = schema_registry(self.settings.schema_registry_url)
-            mapping = self.mapping
-            return InboundFactory(mapping, make_decoder(mapping.column_types(), registry))
+            registry = schema_registry(self.settings.schema_registry_url)
+        return InboundFactory(self.mapping, make_decoder(self.mapping.column_types(), registry))
 
-        return self._part("inbound", build)
-
-    @property
+    @built_once
     def inbox(self) -> Inbox:
-        def build() -> Inbox:
-            from psledger.inbox import Inbox
+        from psledger.inbox import Inbox
 
-            return Inbox(self.app, self.inbound.from_stored, self.clock)
+        return Inbox(self.app, self.inbound.from_stored, self.clock)
 
-        return self._part("inbox", build)
-
-    @property
+    @built_once
     def ledger(self) -> Ledger:
-        def build() -> Ledger:
-            from psledger.ledger import Ledger
+        from psledger.ledger import Ledger
 
-            return Ledger(self.app, self.rules, self.inbox, self.inbound, self.clock)
+        return Ledger(self.app, self.rules, self.inbox, self.inbound, self.clock)
 
-        return self._part("ledger", build)
-
-    @property
+    @built_once
     def pipeline(self) -> CdcPipeline:
-        def build() -> CdcPipeline:
-            from psledger.pipeline import CdcPipeline
+        from psledger.pipeline import CdcPipeline
 
-            return CdcPipeline(self.inbox, self.inbound, self.clock)
+        return CdcPipeline(self.inbox, self.inbound, self.clock)
 
-        return self._part("pipeline", build)
-
-    @property
+    @built_once
     def quarantine(self) -> Quarantine:
-        def build() -> Quarantine:
-            from psledger.set_aside import Quarantine
+        from psledger.set_aside import Quarantine
 
-            return Quarantine(self.inbox, self.inbound)
+        return Quarantine(self.inbox, self.inbound)
 
-        return self._part("quarantine", build)
-
-    @property
+    @built_once
     def parking(self) -> Parking:
-        def build() -> Parking:
-            from psledger.set_aside import Parking
+        from psledger.set_aside import Parking
 
-            max_age = timedelta(seconds=self.settings.park_max_age_seconds)
-            return Parking(self.inbox, self.clock, max_age)
-
-        return self._part("parking", build)
+        max_age = timedelta(seconds=self.settings.park_max_age_seconds)
+        return Parking(self.inbox, self.clock, max_age)
 
     def kafka_pipeline(self, dead_letters: DeadLetters | None) -> CdcPipeline:
         """The CDC pipeline, also producing quarantined records to `<topic>.dlq`."""
