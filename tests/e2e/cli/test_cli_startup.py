@@ -83,3 +83,27 @@ def test_a_bad_mapping_file_stops_ingest_and_serve_but_not_a_read(
     assert serve.returncode == 1 and named in serve.stderr, serve.stderr
     read = run(store, "items", env=bad_mapping)
     assert read.returncode == 0, read.stderr
+
+
+def test_every_command_is_mapped_to_the_modules_that_register_it() -> None:
+    # given every psledger/cli_*.py imported, whether the map names it or not
+    import importlib
+
+    import click
+
+    import psledger
+    from psledger.cli import COMMAND_MODULES, cli
+
+    for module in sorted(Path(psledger.__file__).parent.glob("cli_*.py")):
+        importlib.import_module(f"psledger.{module.stem}")
+    # then the map names exactly the registered commands, and for each, the
+    # module of the command and of every subcommand it has: asking for a
+    # command alone loads all of it
+    assert set(cli.commands) == set(COMMAND_MODULES)
+    for name, command in cli.commands.items():
+        parts = [command]
+        if isinstance(command, click.Group):
+            parts += list(command.commands.values())
+        wanted = {f"psledger.{module}" for module in COMMAND_MODULES[name]}
+        found = {part.callback.__module__ for part in parts if part.callback is not None}
+        assert found <= wanted, (name, found - wanted)
