@@ -27,7 +27,7 @@ from psledger import faults
 from psledger.store import item_index
 from psledger.store.bulk_load import EventReader, load_into
 from psledger.store.rows import EntityRow, LedgerRows
-from psledger.store.transcoder import OrjsonDecodingTranscoder
+from psledger.store.transcoder import OrjsonTranscoder
 
 A = TypeVar("A", bound=LedgerAggregate)
 T = TypeVar("T")
@@ -63,8 +63,8 @@ class LedgerApplication(Application[UUID]):
     name = "psledger"
 
     def construct_transcoder(self) -> Transcoder:
-        """The library's JSON encoding; decoding through orjson (same values)."""
-        transcoder = OrjsonDecodingTranscoder()
+        """JSON through orjson where it gives the library's bytes and values."""
+        transcoder = OrjsonTranscoder()
         self.register_transcodings(transcoder)
         return transcoder
 

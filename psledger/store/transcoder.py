@@ -1,7 +1,15 @@
-"""Event state as JSON: written by the library's transcoder, read by orjson.
+"""Event state as JSON through orjson, byte for byte as the library writes it.
 
-Encoding is eventsourcing's `JSONTranscoder` unchanged, so the stored bytes
-(and the audit journal's hashes of them) are what they always were.
+Encoding gives the bytes eventsourcing's `JSONTranscoder` gives (the stored
+state, and the audit journal's hashes of it, do not depend on which one
+wrote them). orjson writes a state only when one pass over its containers
+finds nothing but values that orjson and the library's `json` encoder write
+alike: `str`, `int`, `bool`, `None`, `dict`, `list`, `tuple` and the types of
+the registered transcodings that orjson hands to `default` (`Decimal`,
+`datetime`, `date`, `Provenance`). Anything else (a float, a `UUID`, an
+`Enum`, a subclass of a built-in type, an integer beyond 64 bits, a key that
+is not a string, a lone surrogate) is written by the library's encoder.
+
 Decoding parses with orjson and then replaces each `{"_type_": name,
 "_data_": data}` object by the registered transcoding's value, innermost
 first, exactly as the library's `object_hook` does. The library reads what
@@ -12,18 +20,84 @@ psledger's states hold no floats of their own (money is Decimal).
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Collection
 from typing import Any
+from uuid import UUID
 
 import orjson
-from eventsourcing.persistence import JSONTranscoder
+from eventsourcing.persistence import JSONTranscoder, Transcoding
+
+# orjson writes these itself (never through `default`), unlike the library
+_NATIVE_TO_ORJSON = (UUID, enum.Enum, float, int, str, dict, list, tuple)
+_PLAIN = frozenset({str, int, bool, type(None)})
+_CONTAINERS = frozenset({dict, list, tuple})
+_OPTIONS = (
+    orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
 
 
 class _Float(Exception):
     """A float in orjson's reading: perhaps an integer it could not hold."""
 
 
-class OrjsonDecodingTranscoder(JSONTranscoder):
-    """`JSONTranscoder` whose `decode` is orjson plus one walk of the result."""
+class _NotPlain(Exception):
+    """A transcoding's data holds a value the library would write otherwise."""
+
+
+class OrjsonTranscoder(JSONTranscoder):
+    """`JSONTranscoder` whose `encode` and `decode` run through orjson when
+    that gives the library's bytes and values, and the library's code when not."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._leaves = _PLAIN
+        self._allowed = _PLAIN | _CONTAINERS
+
+    def register(self, transcoding: Transcoding) -> None:
+        super().register(transcoding)
+        through_default = frozenset(
+            kind for kind in self.types if not issubclass(kind, _NATIVE_TO_ORJSON)
+        )
+        self._leaves = _PLAIN | through_default
+        self._allowed = self._leaves | _CONTAINERS
+
+    # -- encoding --------------------------------------------------------------
+
+    def encode(self, obj: Any) -> bytes:
+        if self._plain(obj.values() if type(obj) is dict else (obj,)):
+            try:
+                return orjson.dumps(obj, default=self._default, option=_OPTIONS)
+            except orjson.JSONEncodeError:
+                pass  # a long integer, a key that is not a string, a lone surrogate...
+        return super().encode(obj)
+
+    def _plain(self, values: Collection[Any]) -> bool:
+        """Whether orjson writes these values (and all they hold) as the library does."""
+        kinds = set(map(type, values))
+        if kinds <= self._leaves:
+            return True
+        if not kinds <= self._allowed:
+            return False
+        for value in values:
+            kind = type(value)
+            if kind is dict:
+                if not self._plain(value.values()):
+                    return False
+            elif (kind is list or kind is tuple) and not self._plain(value):
+                return False
+        return True
+
+    def _default(self, obj: Any) -> dict[str, Any]:
+        transcoding = self.types[type(obj)]  # a KeyError: the library's encoder says why
+        data = transcoding.encode(obj)
+        if type(data) is not str and not self._plain((data,)):
+            raise _NotPlain
+        return {"_type_": transcoding.name, "_data_": data}
+
+    # -- decoding --------------------------------------------------------------
 
     def decode(self, data: bytes) -> Any:
         try:
