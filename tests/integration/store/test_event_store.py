@@ -211,3 +211,23 @@ def test_a_preloaded_aggregate_is_the_one_the_repository_rebuilds(wiring: Wiring
     assert preloaded is not None and preloaded.version == rebuilt.version >= 2
     assert preloaded.fee_lines == rebuilt.fee_lines != {}
     assert fresh.loaded[Contract.id_for("SOW-NONE")] is None
+
+
+def test_the_notification_ids_of_a_commit_are_the_ids_its_events_are_stored_under(
+    wiring: Wiring,
+) -> None:
+    approve_sow(wiring)  # events before the batch: its ids do not start at 1
+    uow = UnitOfWork(wiring.app)
+    contract = uow.get(Contract, "SOW-1042")
+    assert contract is not None
+    for month in ("2026-01", "2026-02", "2026-03"):
+        contract.invoice_fee(month, f"X-{month}", Provenance("ledger", "test"))
+    pending = [(e.originator_id, e.originator_version) for e in contract.pending_events]
+    ids = uow.commit()
+    stored = {
+        (n.originator_id, n.originator_version): n.id
+        for n in wiring.app.recorder.select_notifications(1, 10_000)
+    }
+    assert len(ids) == 3 and ids == [stored[key] for key in pending]
+    assert ids == list(range(ids[0], ids[0] + 3))
+    assert ids[-1] == wiring.app.recorder.max_notification_id()
