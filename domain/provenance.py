@@ -76,11 +76,21 @@ class Provenance:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Provenance:
-        values = dict(data)
-        for name in ("commit_time", "occurred_at"):
-            if isinstance(values.get(name), str):
-                values[name] = datetime.fromisoformat(values[name])
-        return cls(**values)
+        """`to_dict` read back, checked as the constructor checks it; on the
+        hot path of every replay, so the slots are filled directly."""
+        if not data.keys() <= _FIELDS or not data.keys() >= _REQUIRED:
+            unknown = sorted(data.keys() - _FIELDS)
+            missing = sorted(_REQUIRED - data.keys())
+            raise TypeError(f"provenance fields: unknown {unknown}, missing {missing}")
+        provenance = object.__new__(cls)
+        get = data.get
+        for name, fill in _FILL:
+            fill(provenance, get(name))
+        for name, fill in _FILL_INSTANTS:
+            if type(value := get(name)) is str:
+                fill(provenance, datetime.fromisoformat(value))
+        provenance.__post_init__()
+        return provenance
 
     def describe(self) -> str:
         """One line for history and invoice lines: the source record."""
@@ -96,3 +106,10 @@ class Provenance:
         if self.delivery_id is not None:
             return f"{self.source_system}:webhook {self.delivery_id}"
         return f"{self.source_system}:{self.record_id}"
+
+
+_FIELDS = frozenset(Provenance.__slots__)
+_REQUIRED = frozenset({"source_system", "record_id"})
+# each slot's own setter: a frozen dataclass refuses `setattr`
+_FILL = [(name, getattr(Provenance, name).__set__) for name in Provenance.__slots__]
+_FILL_INSTANTS = [(name, fill) for name, fill in _FILL if name in ("commit_time", "occurred_at")]
