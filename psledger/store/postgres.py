@@ -53,6 +53,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from psledger.store import journal
 from psledger.store.errors import StoreUnavailable, store_errors
+from psledger.store.notifications import notification, page_query
 from psledger.store.rows import LedgerRows
 from psledger.store.tables import POSTGRES, LedgerTables
 
@@ -126,6 +127,14 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         self._ping_all = tune(datastore)  # before the base class opens its first connection
         super().__init__(datastore, events_table_name=events_table_name)
         self._insert_arrays = self._insert_arrays_statement()
+        self._select_notifications = (
+            SQL(
+                "SELECT notification_id, originator_id, originator_version, topic, state FROM {}.{}"
+            )
+            .format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
+            .as_string(None)
+            .encode()
+        )
         self._table_columns: dict[str, list[str]] = {}
 
     # -- writes -------------------------------------------------------------
@@ -312,11 +321,30 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         *,
         inclusive_of_start: bool = True,
     ) -> Sequence[Notification]:
-        with store_errors():
-            found: Sequence[Notification] = super().select_notifications(
-                start, limit, stop, topics, inclusive_of_start=inclusive_of_start
-            )
-            return found
+        tail, params = page_query(
+            id_column="notification_id",
+            mark="%s",
+            start=start,
+            limit=limit,
+            stop=stop,
+            topics=topics,
+            inclusive_of_start=inclusive_of_start,
+            topics_as_array=True,
+        )
+        statement = self._select_notifications + tail.encode()
+
+        def read() -> list[Notification]:
+            with (
+                self.datastore.get_connection() as conn,
+                conn.cursor(row_factory=tuple_row) as curs,
+            ):
+                curs.execute(statement, params, prepare=True)
+                return [
+                    notification(n, o, v, t, s if type(s) is bytes else bytes(s))
+                    for n, o, v, t, s in curs.fetchall()
+                ]
+
+        return self._read(read)
 
     def max_notification_id(self) -> int | None:
         with store_errors():

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from eventsourcing.persistence import IntegrityError
@@ -231,3 +232,29 @@ def test_the_notification_ids_of_a_commit_are_the_ids_its_events_are_stored_unde
     assert len(ids) == 3 and ids == [stored[key] for key in pending]
     assert ids == list(range(ids[0], ids[0] + 3))
     assert ids[-1] == wiring.app.recorder.max_notification_id()
+
+
+def test_a_page_of_the_notification_log_is_the_page_the_library_reads(wiring: Wiring) -> None:
+    approve_sow(wiring)
+    for name in ("crm.sow.amended.json", "crm.sow.approved.retainer.json"):
+        wiring.ledger.apply_webhook((REFERENCE / name).read_bytes())
+    recorder = wiring.app.recorder
+    library = super(type(recorder), recorder).select_notifications
+    everything = library(None, 10_000)
+    top = everything[-1].id
+    topics = sorted({n.topic for n in everything})
+    assert top >= 3 and len(topics) >= 2
+    cases = [
+        {"start": start, "limit": limit, "stop": stop, "topics": chosen, "inclusive_of_start": inc}
+        for start in (None, 1, 2, top, top + 1)
+        for limit in (1, 2, 10_000)
+        for stop in (None, 2, top)
+        for chosen in ((), topics[:1], tuple(topics[:2]))
+        for inc in (True, False)
+    ]
+    for case in cases:
+        ours = recorder.select_notifications(**case)
+        theirs = library(**case)
+        assert ours == theirs, case
+        assert [vars(n) for n in ours] == [vars(n) for n in theirs], case
+        assert all(type(n.originator_id) is UUID for n in ours)
