@@ -91,9 +91,14 @@ ColumnTypes = Mapping[str, Mapping[str, ColumnType]]
 RAW = ColumnType("raw")
 
 
+_PLACEHOLDERS = (PLACEHOLDER, _PLACEHOLDER_B64, _PLACEHOLDER_BYTES)
+_PLACEHOLDER_TEXTS = (PLACEHOLDER, _PLACEHOLDER_B64)
+_TEXTUAL = frozenset({"text", "raw"})  # read as they come (`_text`)
+
+
 def is_placeholder(value: object) -> bool:
     """True when ``value`` is Debezium's TOAST placeholder in any wire form."""
-    return value in (PLACEHOLDER, _PLACEHOLDER_B64, _PLACEHOLDER_BYTES)
+    return value in _PLACEHOLDERS
 
 
 def decimal_from_bytes(data: bytes, scale: int) -> Decimal:
@@ -127,7 +132,20 @@ def convert_row(
     (strings holding NUL are refused all the same)."""
     if not types:
         return {k: _untyped(v, f"{where} column {k!r}") for k, v in row.items()}
-    return {k: convert(v, types.get(k, RAW), f"{where} column {k!r}") for k, v in row.items()}
+    converted: dict[str, Any] = {}
+    try:  # the common cases inline; a message's column is named only on the error path
+        for k, v in row.items():
+            ctype = types.get(k, RAW)
+            if v is None:
+                converted[k] = None
+            elif type(v) is str and ctype.kind in _TEXTUAL and "\x00" not in v:
+                converted[k] = UNAVAILABLE if v in _PLACEHOLDER_TEXTS else v
+            else:
+                converted[k] = convert(v, ctype, where)
+    except Exception:
+        # again, one column at a time, so that the error names its column
+        return {k: convert(v, types.get(k, RAW), f"{where} column {k!r}") for k, v in row.items()}
+    return converted
 
 
 def convert(value: Any, ctype: ColumnType, where: str) -> Any:
@@ -158,13 +176,12 @@ def check_limits(value: Decimal | int, limits: Limits, where: str) -> None:
     if isinstance(value, bool):
         raise DecodeError("bad_value", f"{where}: boolean where a number was expected")
     number = value if isinstance(value, Decimal) else Decimal(value)
-    text = _number(value)
     if not number.is_finite():
-        raise DecodeError("decimal_nan", f"{where}: {text} is not a finite decimal")
+        raise DecodeError("decimal_nan", f"{where}: {_number(value)} is not a finite decimal")
     if limits.scale is not None and decimal_places(number) > limits.scale:
         raise DecodeError(
             "bad_scale",
-            f"{where}: {text} has more than {limits.scale} decimal places "
+            f"{where}: {_number(value)} has more than {limits.scale} decimal places "
             f"(declared {limits.describe()}); refused, not rounded",
         )
     if (
@@ -174,7 +191,7 @@ def check_limits(value: Decimal | int, limits: Limits, where: str) -> None:
     ):
         raise DecodeError(
             "value_out_of_range",
-            f"{where}: {text} is out of range for {limits.describe()} "
+            f"{where}: {_number(value)} is out of range for {limits.describe()} "
             f"(|value| must be below 1E+{limits.precision - (limits.scale or 0)})",
         )
     if (
@@ -184,7 +201,8 @@ def check_limits(value: Decimal | int, limits: Limits, where: str) -> None:
         or (limits.le is not None and not number <= limits.le)
     ):
         raise DecodeError(
-            "value_out_of_range", f"{where}: {text} is out of range for {limits.describe()}"
+            "value_out_of_range",
+            f"{where}: {_number(value)} is out of range for {limits.describe()}",
         )
 
 

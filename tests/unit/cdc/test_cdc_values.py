@@ -12,8 +12,17 @@ from hypothesis import strategies as st
 
 from cdc.envelope import decode_json
 from cdc.errors import DecodeError
-from cdc.records import ChangeEvent
-from cdc.values import ColumnType, convert, decimal_from_bytes, decimal_to_bytes
+from cdc.records import UNAVAILABLE, ChangeEvent
+from cdc.values import (
+    PLACEHOLDER,
+    RAW,
+    ColumnType,
+    Limits,
+    convert,
+    convert_row,
+    decimal_from_bytes,
+    decimal_to_bytes,
+)
 
 DECIMAL = "org.apache.kafka.connect.data.Decimal"
 
@@ -164,3 +173,42 @@ def test_unscaled_integers_round_trip_exactly(unscaled: int, scale: int) -> None
     value = Decimal(f"{unscaled}E-{scale}")
     decoded = decimal_from_bytes(decimal_to_bytes(value, scale), scale)
     assert decoded == value and decoded.as_tuple().exponent == -scale
+
+
+ROW_TYPES = {
+    "note": ColumnType("text"),
+    "amount": ColumnType("decimal", encoding="string", limits=Limits(10, 2)),
+    "day": ColumnType("date"),
+    "gone": ColumnType("text"),
+    "count": ColumnType("int"),
+}
+
+
+def test_a_row_converts_as_its_columns_do_one_at_a_time() -> None:
+    row = {
+        "note": "as is",
+        "amount": "12.50",
+        "day": 19000,
+        "gone": PLACEHOLDER,
+        "count": None,
+        "undeclared": "kept",
+    }
+    converted = convert_row(row, ROW_TYPES, "r")
+    assert converted == {k: convert(v, ROW_TYPES.get(k, RAW), "r") for k, v in row.items()}
+    assert converted["gone"] is UNAVAILABLE and converted["amount"] == Decimal("12.50")
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        ("note", "a\x00b", "nul_byte"),
+        ("amount", "12.505", "bad_scale"),
+        ("day", "soon", "bad_value"),
+    ],
+)
+def test_a_refused_value_names_its_row_and_column(column: str, value: str, reason: str) -> None:
+    row = {"note": "ok", "amount": "1.00", "day": 19000, column: value}
+    with pytest.raises(DecodeError) as caught:
+        convert_row(row, ROW_TYPES, "psa.public.t[0@7] after")
+    assert caught.value.reason == reason
+    assert caught.value.detail.startswith(f"psa.public.t[0@7] after column '{column}': ")
