@@ -19,6 +19,11 @@ back in one run on one store:
    application's mapper, against a raw keyset SELECT of the same rows in
    pages of the same size (`replay_ratio` = replay / raw); and every
    aggregate loaded once with `app.repository.get`;
+   Beside each ratio, a floor: decoding the file's records alone with the
+   ingest's decoder (`decode_floor_ratio`: the ingest ratio if everything
+   after decoding were free), and the raw SELECT with each state parsed by
+   orjson (`parse_floor_ratio`: the replay ratio if building the domain
+   events were free);
 4. billing: `psledger bill --period 2026-01` in a subprocess, its wall time
    (interpreter start included) and peak RSS (its VmHWM, polled);
 5. audit: p50 and p99 of `audit_trace` (see there) over the issued invoices.
@@ -111,6 +116,21 @@ def replay_notifications(wiring: Wiring, page_size: int) -> tuple[int, float]:
         count += len(page)
         start_id = page[-1].id + 1
     return count, time.perf_counter() - start
+
+
+def decode_only(wiring: Wiring, source: Path) -> float:
+    """Seconds to read the Debezium file and decode every record (kcat line,
+    envelope, typed columns) with the ingest's own decoder, and nothing else:
+    the time no ingest of this file can go below, whatever its writes cost."""
+    from cdc.decoding import make_decoder
+    from cdc.kcat import parse_kcat_line
+
+    decoder = make_decoder(wiring.mapping.column_types())
+    start = time.perf_counter()
+    with source.open("rb") as lines:
+        for number, line in enumerate(lines, 1):
+            decoder(parse_kcat_line(line, source=source.name, line_no=number))
+    return time.perf_counter() - start
 
 
 def load_every_aggregate(wiring: Wiring, ids: list[Any]) -> float:
@@ -257,6 +277,12 @@ def measure(
         copy_binary_rows_per_s=events / copy_s,
     )
     result["ingest_ratio"] = result["ingest_events_per_s"] / result["copy_binary_rows_per_s"]
+    with wiring_for(store) as wiring, METER.phase("decode_only", result):
+        decode_s = decode_only(wiring, source)
+    result.update(decode_only_s=decode_s, decode_only_events_per_s=events / decode_s)
+    result["decode_floor_ratio"] = (
+        result["decode_only_events_per_s"] / result["copy_binary_rows_per_s"]
+    )
 
     say("replay: notification log pages vs raw SELECT; repository.get of every aggregate")
     with wiring_for(store) as wiring, METER.phase("replay", result):
@@ -266,6 +292,8 @@ def measure(
         raw_count, raw_s = raw.select_pages(page_size)
     if raw_count != stored:
         raise SystemExit(f"bench: replay read {stored} events, raw SELECT {raw_count}")
+    with METER.phase("raw_parse", result):
+        _, parse_s = raw.select_pages(page_size, parse=True)
     with wiring_for(store) as wiring, METER.phase("repository_get", result):
         get_s = load_every_aggregate(wiring, ids)
     result.update(
@@ -281,6 +309,8 @@ def measure(
         repository_get_aggregates_per_s=len(ids) / get_s,
     )
     result["replay_ratio"] = result["replay_events_per_s"] / result["raw_select_rows_per_s"]
+    result.update(raw_parse_s=parse_s, raw_parse_rows_per_s=raw_count / parse_s)
+    result["parse_floor_ratio"] = result["raw_parse_rows_per_s"] / result["raw_select_rows_per_s"]
 
     say("psledger bill --period 2026-01 (subprocess)")
     bill_before = raw.count_events()
@@ -464,9 +494,13 @@ ROWS = [
     ("ingest (CLI, in process)", "ingest_events_per_s", "events/s"),
     ("  reference: raw write of the same rows", "copy_binary_rows_per_s", "rows/s"),
     ("  ratio ingest / reference", "ingest_ratio", ""),
+    ("  floor: decoding the records alone", "decode_only_events_per_s", "events/s"),
+    ("  ratio decoding alone / reference", "decode_floor_ratio", ""),
     ("replay (notification log, decoded)", "replay_events_per_s", "events/s"),
     ("  reference: raw SELECT, same pages", "raw_select_rows_per_s", "rows/s"),
     ("  ratio replay / reference", "replay_ratio", ""),
+    ("  floor: raw SELECT + orjson.loads(state)", "raw_parse_rows_per_s", "rows/s"),
+    ("  ratio parse alone / reference", "parse_floor_ratio", ""),
     ("repository.get of every aggregate", "repository_get_aggregates_per_s", "aggregates/s"),
     ("billing run (subprocess), wall", "bill_s", "s"),
     ("billing run, peak RSS", "bill_peak_rss_mb", "MB"),

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 import psycopg
 
 from psledger.settings import store_environment
@@ -137,8 +138,10 @@ class RawStore:
             finally:
                 conn.execute(f"DROP TABLE IF EXISTS {SCRATCH}")
 
-    def select_pages(self, page_size: int) -> tuple[int, float]:
-        """Read every stored event with keyset pages; (rows, seconds)."""
+    def select_pages(self, page_size: int, *, parse: bool = False) -> tuple[int, float]:
+        """Read every stored event with keyset pages; (rows, seconds). With
+        `parse`, each row's state is also parsed by orjson: the least that
+        any replay which reads the events' JSON must do."""
         sql = (
             f"SELECT {self.nid}, originator_id, originator_version, topic, state "
             f"FROM {self.table} WHERE {self.nid} > {self.mark} "
@@ -151,6 +154,9 @@ class RawStore:
                 page = conn.execute(sql, (last,)).fetchall()
                 if not page:
                     break
+                if parse:
+                    for row in page:
+                        orjson.loads(row[4])
                 count += len(page)
                 last = page[-1][0]
             return count, time.perf_counter() - start
