@@ -26,7 +26,9 @@ back in one run on one store:
    events were free);
 4. billing: `psledger bill --period 2026-01` in a subprocess, its wall time
    (interpreter start included) and peak RSS (its VmHWM, polled);
-5. audit: p50 and p99 of `audit_trace` (see there) over the issued invoices.
+5. reads: `psledger items` and `psledger invoices` as a user runs them (their
+   own processes, after the views were caught up), median wall of three;
+6. audit: p50 and p99 of `audit_trace` (see there) over the issued invoices.
 
 The store must be empty. Without --store a SQLite file in the work directory
 is used; --throwaway-postgres starts a disposable cluster the way the tests
@@ -151,13 +153,7 @@ def bill_in_subprocess(store: str, work: Path, stall_s: float) -> tuple[float, f
     server's backends used any CPU for `stall_s` seconds: a deadlock such as psycopg's
     pipeline one (server waiting in ClientRead, client waiting to read)."""
     out_path = work / "bill.out"
-    import psledger  # the subprocess runs the same psledger as this process
-
-    here = str(Path(psledger.__file__).resolve().parents[1])
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")])),
-    }
+    env = psledger_env()  # the subprocess runs the same psledger as this process
     with out_path.open("wb") as out:
         start = time.perf_counter()
         proc = subprocess.Popen(
@@ -191,6 +187,40 @@ def bill_in_subprocess(store: str, work: Path, stall_s: float) -> tuple[float, f
     if proc.returncode != 0:
         raise SystemExit(f"bench: psledger bill failed ({proc.returncode}): {output[-2000:]}")
     return wall, peak_kib / 1024, output
+
+
+def psledger_env() -> dict[str, str]:
+    """The environment of a `python -m psledger` child that runs this process's psledger."""
+    import psledger
+
+    here = str(Path(psledger.__file__).resolve().parents[1])
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")])),
+    }
+
+
+def read_command_s(store: str, work: Path, command: str, runs: int = 3) -> tuple[float, int]:
+    """`psledger COMMAND` (the views already caught up) as a user runs it, its
+    own process, output to a file: (the median wall s of `runs`, lines printed)."""
+    out_path = work / f"{command}.out"
+    walls: list[float] = []
+    for _ in range(runs):
+        with out_path.open("wb") as out:
+            start = time.perf_counter()
+            done = subprocess.run(
+                [sys.executable, "-m", "psledger", "--store", store, command],
+                stdout=out,
+                stderr=subprocess.PIPE,
+                cwd=work,
+                env=psledger_env(),
+            )
+            walls.append(time.perf_counter() - start)
+        if done.returncode != 0:
+            raise SystemExit(f"bench: psledger {command} failed: {done.stderr[-2000:]!r}")
+    with out_path.open("rb") as printed:
+        lines = sum(1 for _ in printed)
+    return statistics.median(walls), lines
 
 
 def high_water_kib(pid: int) -> int:
@@ -335,6 +365,11 @@ def measure(
             start = time.perf_counter()
             wiring.read_side.catch_up()
             result["catch_up_s"] = time.perf_counter() - start
+        for command in ("items", "invoices"):
+            say(f"psledger {command} (subprocess, median of 3)")
+            with METER.phase(command, result):
+                wall, lines = read_command_s(store, work, command)
+            result.update({f"{command}_s": wall, f"{command}_lines": lines})
         say(f"audit trace: {samples} samples over {len(numbers)} invoices")
         order = random.Random(42).sample(numbers, len(numbers)) if numbers else []
         timings: list[float] = []
@@ -504,6 +539,8 @@ ROWS = [
     ("repository.get of every aggregate", "repository_get_aggregates_per_s", "aggregates/s"),
     ("billing run (subprocess), wall", "bill_s", "s"),
     ("billing run, peak RSS", "bill_peak_rss_mb", "MB"),
+    ("psledger items (subprocess), wall", "items_s", "s"),
+    ("psledger invoices (subprocess), wall", "invoices_s", "s"),
     ("audit trace p50", "trace_p50_ms", "ms"),
     ("audit trace p99", "trace_p99_ms", "ms"),
 ]

@@ -27,6 +27,8 @@ KEYS = (
     "decode_floor_ratio",
     "raw_parse_rows_per_s",
     "parse_floor_ratio",
+    "items_s",
+    "invoices_s",
 )
 
 
@@ -53,6 +55,9 @@ def test_bench_measures_every_step_and_its_figures_agree(tmp_path: Path) -> None
     # every time entry is approved in January, so billing invoices each one
     assert figures["bill_items"] == figures["time_entries"]
     assert figures["invoices"] == figures["projects"]
+    # the reads printed a line per item and per invoice (and their headers)
+    assert figures["items_lines"] > figures["time_entries"]
+    assert figures["invoices"] < figures["invoices_lines"] < figures["time_entries"]
     assert figures["trace_p99_ms"] >= figures["trace_p50_ms"]
     assert figures["reference_method"] == "executemany"
     assert math.isclose(
