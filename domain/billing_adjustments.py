@@ -7,7 +7,8 @@ from collections import defaultdict
 from decimal import Decimal
 
 from domain.billing_context import ContractBook, RunContext
-from domain.invoice import REJECTED, Invoice
+from domain.invoice import Invoice
+from domain.invoice_states import REJECTED
 from domain.pricing import (
     Line,
 )

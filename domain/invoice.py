@@ -18,11 +18,9 @@ from eventsourcing.domain import event
 
 from domain.base import LedgerAggregate
 from domain.errors import TransitionRefused
+from domain.invoice_states import DRAFT, ISSUED, POSTED, REJECTED
 from domain.money import round_money
 from domain.provenance import Provenance
-
-DRAFT, ISSUED, POSTED, REJECTED = "draft", "issued", "posted", "rejected"
-KINDS = ("invoice", "credit_note", "reissue")
 
 
 def invoice_totals(

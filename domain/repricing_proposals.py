@@ -24,7 +24,8 @@ from decimal import Decimal
 from typing import Any
 
 from domain.billing_context import ContractBook
-from domain.invoice import ISSUED, POSTED, Invoice, invoice_totals
+from domain.invoice import Invoice, invoice_totals
+from domain.invoice_states import ISSUED, POSTED
 from domain.money import round_money
 from domain.period import Period
 from domain.pricing import Line

@@ -24,7 +24,6 @@ from domain.base import LedgerAggregate
 from domain.errors import InfrastructureError
 from domain.provenance import Provenance
 from psledger import faults
-from psledger.store import item_index
 from psledger.store.bulk_load import EventReader, load_into
 from psledger.store.rows import EntityRow, LedgerRows
 from psledger.store.transcoder import OrjsonTranscoder
@@ -178,6 +177,8 @@ class UnitOfWork:
 
     def commit(self) -> list[int]:
         """Append all pending events and side rows; the notification ids."""
+        from psledger.store import item_index  # the work items' modules: the write side's
+
         self.rows.item_states = item_index.rows_for(self.touched())  # the billing index
         changed = [a for a in self.touched() if a.pending_events]  # the library checks each
         recordings = self.app.save_aggregates(changed, ledger_rows=self.rows)

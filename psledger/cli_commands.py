@@ -9,9 +9,8 @@ from typing import Any
 import click
 
 from domain.errors import InputError
-from domain.invoice import DRAFT, ISSUED, POSTED, REJECTED
+from domain.invoice_states import DRAFT, ISSUED, POSTED, REJECTED
 from domain.work_states import EXCEPTIONS, STATES
-from psledger import queries
 from psledger.app import LedgerApplication
 from psledger.cli import (
     Context,
@@ -23,7 +22,7 @@ from psledger.cli import (
     progress,
     read_file,
 )
-from psledger.queries_views import ViewReader, json_array
+from psledger.queries_views import ViewReader, invoice_row, json_array
 from psledger.render import history_table, invoice_lines_table, invoices_table, table
 
 
@@ -156,6 +155,8 @@ def _echo_json(values: Iterator[Any]) -> None:
 @guarded
 def history(ctx: Context, entity_id: str, fmt: str) -> None:
     """Every event of an entity: when, what, who, and the source record."""
+    from psledger import queries  # reads the aggregates: the domain is loaded only here
+
     entries = queries.history(ctx.wiring.ledger, entity_id)
     if fmt == "json":
         emit_json(entries)
@@ -183,6 +184,8 @@ def history(ctx: Context, entity_id: str, fmt: str) -> None:
 @guarded
 def show(ctx: Context, entity_id: str, as_of: str | None, recorded_as_of: str | None) -> None:
     """An entity's state now, or as it was at a moment (business or ledger time)."""
+    from psledger import queries  # reads the aggregates: the domain is loaded only here
+
     emit_json(
         queries.entity_state(
             ctx.wiring.ledger,
@@ -234,7 +237,7 @@ def items(ctx: Context, catch_up: bool, state: str | None, exception: str | None
 @guarded
 def invoice_cmd(ctx: Context, number: str, catch_up: bool) -> None:
     """One invoice with its lines, as JSON (from the invoices view)."""
-    emit_json(queries.invoice_row(_views(ctx, catch_up), number))
+    emit_json(invoice_row(_views(ctx, catch_up), number))
 
 
 @cli.group()

@@ -6,8 +6,6 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from domain.contract import Contract
 from domain.customer import Customer
 from domain.errors import InputError, UnknownEntity
@@ -20,7 +18,6 @@ from domain.work_item import WorkItem
 from domain.worker import Worker
 from projections.history import history as history_entries
 from projections.views import aggregate_view
-from psledger.app import LedgerApplication
 
 if TYPE_CHECKING:
     from psledger.ledger import Ledger
@@ -81,91 +78,6 @@ def find_items(
         )
     ]
     return sorted(found, key=lambda i: (i.item_date or date.max, i.KIND, i.business_id))
-
-
-# -- from the materialised views (psledger/read_side.py) ---------------------
-
-
-def _where(p: str, filters: dict[str, str | None]) -> tuple[str, list[str]]:
-    wanted = {k: v for k, v in filters.items() if v is not None}
-    clause = " AND ".join(f"{column} = {p}" for column in wanted)
-    return (f" WHERE {clause}" if clause else ""), list(wanted.values())
-
-
-def invoice_rows(
-    app: LedgerApplication,
-    column: str = "view",
-    *,
-    contract: str | None = None,
-    period: str | None = None,
-    state: str | None = None,
-) -> list[dict[str, Any]]:
-    """Invoices from the invoices view, by period then number: each one's
-    view (`column="view"`, what `invoices --format json` prints), ERP
-    payload (`column="erp"`) or view without its lines (`column="summary"`)."""
-    assert column in ("view", "erp", "summary")
-    where, params = _where(
-        app.tables.d.placeholder, {"contract_id": contract, "period": period, "state": state}
-    )
-    rows = app.fetch(f"SELECT period, number, {column} FROM psledger_view_invoices{where}", params)
-    return [orjson.loads(row[2]) for row in sorted(rows, key=lambda r: (r[0], r[1]))]
-
-
-def invoice_row(app: LedgerApplication, number: str, column: str = "view") -> dict[str, Any]:
-    """One invoice from the invoices view (its view or its ERP payload)."""
-    assert column in ("view", "erp")
-    p = app.tables.d.placeholder
-    rows = app.fetch(f"SELECT {column} FROM psledger_view_invoices WHERE number = {p}", [number])
-    if not rows:
-        raise UnknownEntity(f"invoice {number} is not known to the ledger")
-    found: dict[str, Any] = orjson.loads(rows[0][0])
-    return found
-
-
-def item_rows(
-    app: LedgerApplication, *, state: str | None = None, exception: str | None = None
-) -> list[dict[str, Any]]:
-    """Work items from the items view by date, kind and id; `exception` is a
-    code or "any"."""
-    p = app.tables.d.placeholder
-    where, params = _where(p, {"state": state})
-    if exception is not None:
-        where += " AND " if where else " WHERE "
-        where += "exception_code IS NOT NULL"
-        if exception != "any":
-            where += f" AND exception_code = {p}"
-            params.append(exception)
-    rows = app.fetch(f"SELECT sort_date, kind, id, view FROM psledger_view_items{where}", params)
-    return [orjson.loads(row[3]) for row in sorted(rows, key=lambda r: (r[0], r[1], r[2]))]
-
-
-def figures(app: LedgerApplication) -> dict[str, Any]:
-    """What the operations view shows: work items by contract, state and
-    exception; invoices by state with their issue dates (aging); quarantined
-    and parked records."""
-    items = app.fetch(
-        "SELECT e.parent_id, i.state, i.exception_code, COUNT(*) FROM psledger_view_items i "
-        "LEFT JOIN psledger_view_entities e ON e.kind = 'project' AND e.business_id = i.project_id "
-        "GROUP BY e.parent_id, i.state, i.exception_code"
-    )
-    invoices = app.fetch(
-        "SELECT state, invoice_date, COUNT(*) FROM psledger_view_invoices "
-        "GROUP BY state, invoice_date"
-    )
-    quarantine = app.fetch("SELECT status, COUNT(*) FROM psledger_quarantine GROUP BY status")
-    parked = app.fetch("SELECT COUNT(*) FROM psledger_parked")
-    return {
-        "items": sorted(
-            ({"contract": c, "state": s, "exception": x, "count": int(n)} for c, s, x, n in items),
-            key=lambda r: (r["contract"] or "", r["state"], r["exception"] or ""),
-        ),
-        "invoices": sorted(
-            ({"state": s, "invoice_date": d, "count": int(n)} for s, d, n in invoices),
-            key=lambda r: (r["state"], r["invoice_date"]),
-        ),
-        "quarantine": {str(s): int(n) for s, n in quarantine},
-        "parked": int(parked[0][0]) if parked else 0,
-    }
 
 
 def _kinds_of(ledger: Ledger, entity_id: str) -> list[str]:

@@ -17,7 +17,8 @@ from typing import Any
 
 import orjson
 
-from projections.read.rows import SORT_LAST
+from domain.errors import UnknownEntity
+from projections.read.tables import SORT_LAST
 from psledger.app import LedgerApplication
 
 INVOICE_PAGE = 100
@@ -160,6 +161,42 @@ class ViewReader:
         ):
             shown = "" if day == SORT_LAST else str(day)
             yield (kind, item_id, project or "", shown, item_state, code or "", invoice or "")
+
+
+def _where(p: str, filters: dict[str, str | None]) -> tuple[str, list[str]]:
+    wanted = {k: v for k, v in filters.items() if v is not None}
+    clause = " AND ".join(f"{column} = {p}" for column in wanted)
+    return (f" WHERE {clause}" if clause else ""), list(wanted.values())
+
+
+def invoice_rows(
+    app: LedgerApplication,
+    column: str = "view",
+    *,
+    contract: str | None = None,
+    period: str | None = None,
+    state: str | None = None,
+) -> list[dict[str, Any]]:
+    """Invoices from the invoices view, by period then number: each one's
+    view (`column="view"`, what `invoices --format json` prints), ERP
+    payload (`column="erp"`) or view without its lines (`column="summary"`)."""
+    assert column in ("view", "erp", "summary")
+    where, params = _where(
+        app.tables.d.placeholder, {"contract_id": contract, "period": period, "state": state}
+    )
+    rows = app.fetch(f"SELECT period, number, {column} FROM psledger_view_invoices{where}", params)
+    return [orjson.loads(row[2]) for row in sorted(rows, key=lambda r: (r[0], r[1]))]
+
+
+def invoice_row(app: LedgerApplication, number: str, column: str = "view") -> dict[str, Any]:
+    """One invoice from the invoices view (its view or its ERP payload)."""
+    assert column in ("view", "erp")
+    p = app.tables.d.placeholder
+    rows = app.fetch(f"SELECT {column} FROM psledger_view_invoices WHERE number = {p}", [number])
+    if not rows:
+        raise UnknownEntity(f"invoice {number} is not known to the ledger")
+    found: dict[str, Any] = orjson.loads(rows[0][0])
+    return found
 
 
 def json_array(values: Iterator[Any], batch: int = 1000) -> Iterator[str]:

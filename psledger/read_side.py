@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from eventsourcing.persistence import Notification, Tracking
@@ -29,10 +29,13 @@ from eventsourcing.persistence import Notification, Tracking
 from domain.errors import InputError
 from projections.read.recorders import view_recorder
 from projections.read.tables import VIEW_NAMES, VIEW_SCHEMAS
-from projections.read.views import VIEWS, AggregateFold, LedgerView, ViewWrites
+from projections.read.writes import ViewWrites, tracking_name
 from psledger import faults
 from psledger.app import LedgerApplication
 from psledger.store.bulk_load import EventReader
+
+if TYPE_CHECKING:
+    from projections.read.views import AggregateFold, LedgerView
 
 PAGE = 500
 # Aggregates the catch-up keeps between pages: a page's misses load in one
@@ -69,12 +72,31 @@ class ReadSide:
         self.app = app
         self.page = page
         self.recorder = view_recorder(app.recorder)
-        self.views: dict[str, LedgerView] = {
-            cls.view_name: cls(self.recorder, self._load) for cls in VIEWS
-        }
-        self.fold = AggregateFold(self._load, FOLD_CACHE, EventReader.of(app).before)
+        self._views: dict[str, LedgerView] | None = None
+        self._fold: AggregateFold | None = None
         self.shaped = False
         self.lock = threading.RLock()
+
+    @property
+    def views(self) -> dict[str, LedgerView]:
+        """The views, made when first folded into: they read the domain's
+        aggregates, which a read of caught-up views never imports."""
+        if self._views is None:
+            from projections.read.views import VIEWS
+
+            self._views = {cls.view_name: cls(self.recorder, self._load) for cls in VIEWS}
+        return self._views
+
+    @property
+    def fold(self) -> AggregateFold:
+        if self._fold is None:
+            from projections.read.views import AggregateFold
+
+            self._fold = AggregateFold(self._load, FOLD_CACHE, EventReader.of(self.app).before)
+        return self._fold
+
+    def position(self, name: str) -> int:
+        return self.recorder.max_tracking_id(tracking_name(name)) or 0
 
     def shape(self) -> None:
         """Bring every view to the shape this code writes (tables.py,
@@ -84,20 +106,19 @@ class ReadSide:
             return
         for name, schema in VIEW_SCHEMAS.items():
             if self.recorder.schema(name) < schema.version:
-                view = self.views[name]
-                self.recorder.upgrade(name, schema, [view.tracking_name, _marker(view)])
+                self.recorder.upgrade(name, schema, [tracking_name(name), _marker(name)])
         self.shaped = True
 
     def _load(self, aggregate_id: UUID, version: int) -> Any:
         return self.app.repository.get(aggregate_id, version=version)
 
     def names(self, wanted: Sequence[str] = ()) -> list[str]:
-        unknown = [n for n in wanted if n not in self.views]
+        unknown = [n for n in wanted if n not in VIEW_NAMES]
         if unknown:
             raise InputError(
                 f"no view named {', '.join(unknown)}; the views are {', '.join(VIEW_NAMES)}"
             )
-        return list(wanted) or list(self.views)
+        return list(wanted) or list(VIEW_NAMES)
 
     def last_notification_id(self) -> int:
         return int(self.app.recorder.max_notification_id() or 0)
@@ -108,11 +129,11 @@ class ReadSide:
         return [
             ViewStatus(
                 name,
-                view.position(),
+                self.position(name),
                 last,
-                self.recorder.max_tracking_id(_marker(view)) is not None,
+                self.recorder.max_tracking_id(_marker(name)) is not None,
             )
-            for name, view in self.views.items()
+            for name in VIEW_NAMES
         ]
 
     def catch_up(
@@ -137,12 +158,15 @@ class ReadSide:
         progress: Progress | None,
         stop: threading.Event | None,
     ) -> int:
-        views = [self.views[n] for n in self.names(wanted)]
+        names = self.names(wanted)
         self.shape()
         target = self.last_notification_id() if until is None else until
-        positions = {v.view_name: v.position() for v in views}
+        positions = {name: self.position(name) for name in names}
         start = min(positions.values(), default=target)
         read = 0
+        if start >= target:
+            return read  # caught up: the views (and the domain) are not needed
+        views = [self.views[n] for n in names]
         while start < target and not (stop is not None and stop.is_set()):
             page = self.app.recorder.select_notifications(
                 start + 1, self.page, stop=target, inclusive_of_start=True
@@ -152,7 +176,7 @@ class ReadSide:
             if not self._apply(views, positions, page):
                 # another process moved a view on, or a rebuild dropped it:
                 # carry on from where the views are now
-                positions = {v.view_name: v.position() for v in views}
+                positions = {name: self.position(name) for name in names}
                 start = min(positions.values(), default=target)
                 continue
             start = page[-1].id
@@ -197,19 +221,18 @@ class ReadSide:
         self.shape()
         target = self.last_notification_id()
         for name in names:
-            view = self.views[name]
-            if self.recorder.max_tracking_id(_marker(view)) is None:
-                self.recorder.drop(name, [view.tracking_name])
-                self.recorder.set_position(_marker(view), max(target, 0))
+            if self.recorder.max_tracking_id(_marker(name)) is None:
+                self.recorder.drop(name, [tracking_name(name)])
+                self.recorder.set_position(_marker(name), max(target, 0))
         self.fold.clear()
         read = self.catch_up(names, progress=progress)
         for name in names:
-            self.recorder.clear_position(_marker(self.views[name]))
+            self.recorder.clear_position(_marker(name))
         return read
 
 
-def _marker(view: LedgerView) -> str:
-    return f"{view.tracking_name}#rebuilding"
+def _marker(view: str) -> str:
+    return f"{tracking_name(view)}#rebuilding"
 
 
 class ViewThread:

@@ -16,7 +16,7 @@ from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 from projections.read.tables import KEYS, TRACKING_TABLE, VIEW_TABLES, ViewSchema
-from projections.read.views import APP_NAME, ViewWrites
+from projections.read.writes import APP_NAME, ViewWrites
 
 UNIQUE_VIOLATION = "23505"
 ROWS_PER_STATEMENT = 500

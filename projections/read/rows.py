@@ -7,7 +7,6 @@ Each function gives the rows in the column order of its table in
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import orjson
@@ -20,9 +19,8 @@ from domain.project import Project
 from domain.work_item import WorkItem
 from projections.erp import erp_payload
 from projections.read.lineage import entry_json
+from projections.read.tables import SORT_LAST
 from projections.views import invoice_view, item_view, plain
-
-SORT_LAST = date.max.isoformat()  # an item without a date sorts after every dated one
 
 
 def as_json(value: Any) -> str:

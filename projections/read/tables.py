@@ -49,6 +49,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 VIEW_NAMES = ("invoices", "items", "lineage", "entities")
+SORT_LAST = "9999-12-31"  # date.max: an item without a date sorts after every dated one
 TRACKING_TABLE = "psledger_view_tracking"
 
 # The tables each view owns (dropped by its rebuild).

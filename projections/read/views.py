@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, cast
+from typing import Any, ClassVar, cast
 from uuid import UUID
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
@@ -22,37 +21,11 @@ from domain.base import LedgerAggregate
 from domain.invoice import Invoice
 from domain.work_item import WorkItem
 from projections.read import lineage, rows
+from projections.read.writes import ViewRecorder, ViewWrites, tracking_name
 
-APP_NAME = "psledger"
 Loader = Callable[[UUID, int], Any]  # (aggregate id, version) -> the aggregate at it
 # {aggregate id: version} -> {aggregate id: the aggregate just before that version}
 ManyLoader = Callable[[Mapping[UUID, int]], Mapping[UUID, Any]]
-
-
-@dataclass
-class ViewWrites:
-    """One view's rows from one page: upserts by table and key (the last wins),
-    and the invoices whose lineage rows are replaced."""
-
-    upserts: dict[str, dict[tuple[Any, ...], tuple[Any, ...]]] = field(default_factory=dict)
-    replaced_lineage: set[str] = field(default_factory=set)
-    touched: dict[UUID, tuple[LedgerAggregate, int]] = field(default_factory=dict)
-
-    def upsert(self, table: str, key: tuple[Any, ...], row: tuple[Any, ...]) -> None:
-        self.upserts.setdefault(table, {})[key] = row
-
-    def count(self) -> int:
-        return sum(len(r) for r in self.upserts.values())
-
-
-class ViewRecorder(Protocol):
-    def write(
-        self, view: str, writes: ViewWrites, tracking: Tracking, expected: int | None = None
-    ) -> bool:
-        """Rows and position in one transaction; False (nothing written) if
-        the view is not at `expected` (or already at `tracking`)."""
-
-    def max_tracking_id(self, application_name: str) -> int | None: ...
 
 
 class AggregateFold:
@@ -148,7 +121,7 @@ class LedgerView(Projection[TrackingRecorder]):
 
     @property
     def tracking_name(self) -> str:
-        return f"{APP_NAME}/{self.view_name}"
+        return tracking_name(self.view_name)
 
     def position(self) -> int:
         return self.recorder.max_tracking_id(self.tracking_name) or 0

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import WithJsonSchema
 
-from psledger import queries
+from psledger import queries, queries_views
 from psledger.app import LedgerApplication
 from psledger.http.auth import READ, authorize
 from psledger.http.config import User
@@ -57,7 +57,9 @@ async def list_invoices(
 
     def work() -> list[dict[str, Any]]:
         app = _views(request)
-        return queries.invoice_rows(app, "summary", contract=contract, period=period, state=state)
+        return queries_views.invoice_rows(
+            app, "summary", contract=contract, period=period, state=state
+        )
 
     return await service_of(request).run(work)
 
@@ -65,14 +67,14 @@ async def list_invoices(
 @router.get("/invoices/{number}", response_model=InvoiceDetail, responses=ERRORS)
 async def get_invoice(request: Request, _user: Reader, number: Id) -> dict[str, Any]:
     """One invoice with its lines; each line names its work item and source record."""
-    return await service_of(request).run(lambda: queries.invoice_row(_views(request), number))
+    return await service_of(request).run(lambda: queries_views.invoice_row(_views(request), number))
 
 
 @router.get("/invoices/{number}/erp", response_model=ErpPayload, responses=ERRORS)
 async def get_erp_payload(request: Request, _user: Reader, number: Id) -> dict[str, Any]:
     """The invoice as the ERP receives it: lines summarised, item ids kept."""
     return await service_of(request).run(
-        lambda: queries.invoice_row(_views(request), number, "erp")
+        lambda: queries_views.invoice_row(_views(request), number, "erp")
     )
 
 

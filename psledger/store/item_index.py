@@ -16,23 +16,42 @@ never trusted beyond what the events say.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from domain.base import LedgerAggregate
-from domain.expense_item import ExpenseItem
-from domain.milestone import Milestone
-from domain.project import Project
-from domain.time_entry import TimeEntry
-from domain.work_item import APPROVED, BILLABLE, INVOICED, POSTED, WorkItem
+from domain.work_states import APPROVED, BILLABLE, INVOICED, POSTED
 from psledger.store.bulk_load import EventReader, events_table
 from psledger.store.rows import ItemStateRow
 
+if TYPE_CHECKING:
+    from domain.base import LedgerAggregate
+    from domain.project import Project
+    from domain.work_item import WorkItem
+
 TABLE = "psledger_item_state"
-KINDS: dict[str, type[LedgerAggregate]] = {
-    cls.KIND: cls for cls in (TimeEntry, ExpenseItem, Milestone, Project)
-}
 PAGE = 1000
+
+
+@functools.cache
+def kinds() -> dict[str, type[LedgerAggregate]]:
+    """The indexed kinds and their classes (imported when first asked for: the
+    migrations and the side tables name this module, reads need no aggregate)."""
+    from domain.expense_item import ExpenseItem
+    from domain.milestone import Milestone
+    from domain.project import Project
+    from domain.time_entry import TimeEntry
+
+    return {cls.KIND: cls for cls in (TimeEntry, ExpenseItem, Milestone, Project)}
+
+
+@functools.cache
+def _classes() -> tuple[type[Project], type[WorkItem]]:
+    from domain.project import Project
+    from domain.work_item import WorkItem
+
+    return Project, WorkItem
+
 
 DDL = [
     f"CREATE TABLE IF NOT EXISTS {TABLE} ("
@@ -66,12 +85,13 @@ def can_change_an_invoice(item: WorkItem) -> bool:
 
 def row_of(aggregate: LedgerAggregate) -> ItemStateRow | None:
     """The index row of a work item or project (None for other kinds)."""
-    if isinstance(aggregate, Project):
+    project, work_item = _classes()
+    if isinstance(aggregate, project):
         return ItemStateRow(
-            Project.KIND, aggregate.business_id, aggregate.id.hex, aggregate.version,
+            project.KIND, aggregate.business_id, aggregate.id.hex, aggregate.version,
             None, aggregate.contract_id, "project", "", None, 0,
         )  # fmt: skip
-    if not isinstance(aggregate, WorkItem):
+    if not isinstance(aggregate, work_item):
         return None
     day = aggregate.item_date
     invoice = aggregate.invoice_number if aggregate.state in (INVOICED, POSTED) else None
@@ -93,8 +113,9 @@ def rows_for(aggregates: Iterable[LedgerAggregate]) -> list[ItemStateRow]:
     """The rows of the items and projects among these that changed (have
     pending events): what a unit of work writes beside its events."""
     out = []
+    indexed = kinds()
     for aggregate in aggregates:
-        if aggregate.KIND in KINDS and aggregate.pending_events:
+        if aggregate.KIND in indexed and aggregate.pending_events:
             row = row_of(aggregate)
             if row is not None:
                 out.append(row)
@@ -146,12 +167,12 @@ class IndexReader:
     def stale(self) -> list[tuple[str, str]]:
         """(kind, id) of the items and projects whose row is missing or
         older than their last event."""
-        kinds = ", ".join(f"'{k}'" for k in KINDS)
+        kinds_in = ", ".join(f"'{k}'" for k in kinds())
         agg = "s.aggregate_id::uuid" if self.postgres else "s.aggregate_id"
         missing = self.fetch(
             f"SELECT e.kind, e.business_id FROM psledger_entities e LEFT JOIN {TABLE} s "
             "ON s.kind = e.kind AND s.business_id = e.business_id "
-            f"WHERE e.kind IN ({kinds}) AND s.business_id IS NULL",
+            f"WHERE e.kind IN ({kinds_in}) AND s.business_id IS NULL",
             (),
         )
         behind = self.fetch(
@@ -225,7 +246,7 @@ def refresh(
     wanted = index.stale()
     for start in range(0, len(wanted), page):
         chunk = wanted[start : start + page]
-        ids = sorted(KINDS[kind].id_for(business_id) for kind, business_id in chunk)
+        ids = sorted(kinds()[kind].id_for(business_id) for kind, business_id in chunk)
         rows = [r for _, a in events.aggregates(ids) if a is not None and (r := row_of(a))]
         for statement, params in writes(index.p, rows):
             write_many(statement, params)

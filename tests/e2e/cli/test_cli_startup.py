@@ -13,6 +13,10 @@ import pytest
 from support.ports import free_port
 
 WRITE_SIDE = ("cdc.", "fastavro", "psledger.inbox", "psledger.inbound", "psledger.ledger")
+# the aggregates (and the views that fold them): a third of a read's start-up
+AGGREGATES = ("domain.work_item", "domain.invoice", "domain.contract", "domain.handlers")
+VIEWS = "projections.read.views"
+WEBHOOK = Path(__file__).resolve().parents[3] / "psledger" / "data" / "webhooks"
 
 LOADED_AFTER = """
 import sys
@@ -58,6 +62,23 @@ def test_a_read_does_not_import_the_write_side(tmp_path: Path, command: list[str
     assert result.returncode == 0, result.stderr
     loaded = [m for m in modules(result) if m.startswith(WRITE_SIDE)]
     assert loaded == []
+
+
+def test_a_read_of_views_that_are_caught_up_does_not_import_the_aggregates(
+    tmp_path: Path,
+) -> None:
+    store = f"sqlite:///{tmp_path / 'ledger.db'}"
+    applied = run(store, "ingest", "webhook", str(WEBHOOK / "crm.sow.approved.json"))
+    assert applied.returncode == 0, applied.stderr
+    # the first read catches the views up: it folds the events into the aggregates
+    first = run(store, "items")
+    assert first.returncode == 0, first.stderr
+    assert {*AGGREGATES, VIEWS} <= set(modules(first))
+    # later reads find the views at the store's last event
+    for command in (["items"], ["invoices"], ["items", "--format", "json"]):
+        result = run(store, *command)
+        assert result.returncode == 0, result.stderr
+        assert {*AGGREGATES, VIEWS}.isdisjoint(modules(result)), command
 
 
 def test_ingest_still_loads_the_write_side(tmp_path: Path) -> None:
