@@ -8,20 +8,23 @@ from typing import Any
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    cells = [[str(h) for h in headers]] + [["" if v is None else str(v) for v in r] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    numeric = [
-        all(_is_number(row[i]) for row in cells[1:]) and len(cells) > 1 for i in range(len(headers))
+    """Columns padded to their widest cell (numbers right-aligned), a rule
+    under the headers. Column by column: 100k rows render in a blink."""
+    columns = [
+        column if set(map(type, column)) <= {str} else ["" if v is None else str(v) for v in column]
+        for column in zip(*rows, strict=True)
+    ] or [[] for _ in headers]
+    names = [str(h) for h in headers]
+    widths = [
+        max([len(name), *map(len, column)]) for name, column in zip(names, columns, strict=True)
     ]
-    lines = []
-    for n, row in enumerate(cells):
-        parts = [
-            cell.rjust(widths[i]) if numeric[i] else cell.ljust(widths[i])
-            for i, cell in enumerate(row)
-        ]
-        lines.append("  ".join(parts).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
+    numeric = [bool(column) and all(map(_is_number, column)) for column in columns]
+    line = "  ".join(
+        ("{:>%d}" if right else "{:<%d}") % width if width else "{}"
+        for right, width in zip(numeric, widths, strict=True)
+    ).format
+    lines = [line(*names).rstrip(), "  ".join("-" * w for w in widths)]
+    lines.extend(line(*row).rstrip() for row in zip(*columns, strict=True))
     return "\n".join(lines)
 
 

@@ -33,7 +33,7 @@ transaction. A view can be dropped and replayed at any time.
                                invoice: (number, version) -> its trace entry
     psledger_view_entities     the entity index: (kind, business_id) ->
                                parent_id, version, last_notification_id
-The operations figures are queries over these (`psledger.queries.figures`).
+The operations figures are queries over these (`psledger/ops/figures.py`).
 
 Versions. Migration 7 created the first shape of every view (`VIEW_DDL`,
 never edited since). A view whose rows changed shape later has a higher

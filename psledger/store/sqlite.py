@@ -93,8 +93,10 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
 
     def fetch(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         with store_errors(), self.datastore.transaction(commit=False) as c:
-            c.execute(statement, list(params))
-            return [tuple(row) for row in c.fetchall()]
+            cursor = c.sqlite_cursor  # this read's own cursor: tuples, not `sqlite3.Row`s
+            cursor.row_factory = None
+            cursor.execute(statement, list(params))
+            return cursor.fetchall()
 
     @contextmanager
     def schema_session(self) -> Iterator[SQLiteSchemaSession]:

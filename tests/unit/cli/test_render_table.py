@@ -1,0 +1,76 @@
+"""The CLI's tables: each column padded to its widest cell, numbers to the right."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from psledger.render import table
+
+
+def cell_by_cell(headers: list[str], rows: list[list[Any]]) -> str:
+    """The table as a person would pad it, one cell at a time: the reference."""
+    cells = [list(headers)] + [["" if v is None else str(v) for v in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+
+    def number(text: str) -> bool:
+        try:
+            Decimal(text)
+        except ArithmeticError:
+            return False
+        return text != ""
+
+    right = [bool(rows) and all(number(r[i]) for r in cells[1:]) for i in range(len(headers))]
+    lines = []
+    for n, row in enumerate(cells):
+        padded = [c.rjust(widths[i]) if right[i] else c.ljust(widths[i]) for i, c in enumerate(row)]
+        lines.append("  ".join(padded).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+values = st.one_of(
+    st.none(),
+    st.text(max_size=12),
+    st.integers(),
+    st.decimals(allow_nan=False, allow_infinity=False, places=2),
+    st.sampled_from(["", " ", "{}", "{0}", "%d", "NaN", "1e3", "-0.50"]),
+)
+
+
+@st.composite
+def tables(draw: st.DrawFn) -> tuple[list[str], list[list[Any]]]:
+    width = draw(st.integers(min_value=1, max_value=5))
+    headers = draw(st.lists(st.text(max_size=8), min_size=width, max_size=width))
+    column = st.lists(values, min_size=width, max_size=width)
+    kinds = draw(st.sampled_from(["mixed", "numbers", "text"]))
+    if kinds == "numbers":
+        column = st.lists(
+            st.integers() | st.decimals(places=2, allow_nan=False, allow_infinity=False),
+            min_size=width,
+            max_size=width,
+        )
+    elif kinds == "text":
+        column = st.lists(st.text(max_size=10), min_size=width, max_size=width)
+    return headers, draw(st.lists(column, max_size=6))
+
+
+@settings(max_examples=500, deadline=None)
+@given(tables())
+def test_a_table_is_its_cells_padded_one_by_one(drawn: tuple[list[str], list[list[Any]]]) -> None:
+    headers, rows = drawn
+    assert table(headers, rows) == cell_by_cell(headers, rows)
+
+
+def test_numbers_are_right_aligned_and_text_left_aligned_under_a_rule() -> None:
+    assert table(("id", "net"), [("A-1", Decimal("5.00")), ("B", 120)]).splitlines() == [
+        "id    net",
+        "---  ----",
+        "A-1  5.00",
+        "B     120",
+    ]
+    assert table(("view", ""), []).splitlines() == ["view", "----  "]
