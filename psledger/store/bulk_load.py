@@ -50,7 +50,7 @@ class EventReader:
     def _statement(self, n: int) -> str:
         """On PostgreSQL one array parameter (`= ANY`): psycopg parses a long
         IN list placeholder by placeholder."""
-        among = "= ANY(%s)" if self.postgres else f"IN ({', '.join(['?'] * n)})"
+        among = "= ANY(%b)" if self.postgres else f"IN ({', '.join(['?'] * n)})"
         return (
             "SELECT originator_id, originator_version, topic, state FROM "
             f"{self.table} WHERE originator_id {among} "

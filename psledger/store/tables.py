@@ -169,7 +169,7 @@ class LedgerTables:
         `= ANY(%s)`, one array parameter (a short statement psycopg parses
         once, where a long IN list is parsed placeholder by placeholder)."""
         if self.d.name == "postgres":
-            return f"{column} = ANY({self.d.placeholder})"
+            return f"{column} = ANY(%b)"  # a binary array: text arrays cost 8x to send
         return f"{column} IN ({', '.join([self.d.placeholder] * n)})"
 
     def values(self, values: Sequence[Any]) -> list[Any]:
