@@ -10,6 +10,7 @@ library's, field for field (tests/integration/store/test_event_store.py).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -42,19 +43,30 @@ def notification(
     return made
 
 
+@dataclass(frozen=True)
+class PageDialect:
+    """How a store words a page: its id column, placeholder, topics filter."""
+
+    id_column: str
+    mark: str
+    topics_as_array: bool  # `topic = ANY(%s)`, else `topic IN (?, ...)`
+
+
+SQLITE_PAGES = PageDialect("rowid", "?", topics_as_array=False)
+POSTGRES_PAGES = PageDialect("notification_id", "%s", topics_as_array=True)
+
+
 def page_query(
-    *,
-    id_column: str,
-    mark: str,
+    dialect: PageDialect,
     start: int | None,
     limit: int,
     stop: int | None,
     topics: Sequence[str],
     inclusive_of_start: bool,
-    topics_as_array: bool,
 ) -> tuple[str, list[Any]]:
     """The WHERE ... ORDER BY ... LIMIT of a page, as the library words it,
-    and its parameters (`mark` is the driver's placeholder)."""
+    and its parameters."""
+    id_column, mark = dialect.id_column, dialect.mark
     where: list[str] = []
     params: list[Any] = []
     if start is not None:
@@ -64,7 +76,7 @@ def page_query(
         where.append(f"{id_column} <= {mark}")
         params.append(stop)
     if topics:
-        if topics_as_array:
+        if dialect.topics_as_array:
             where.append(f"topic = ANY({mark})")
             params.append(list(topics))
         else:

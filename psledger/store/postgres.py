@@ -53,7 +53,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from psledger.store import journal
 from psledger.store.errors import StoreUnavailable, store_errors
-from psledger.store.notifications import notification, page_query
+from psledger.store.notifications import POSTGRES_PAGES, notification, page_query
 from psledger.store.rows import LedgerRows
 from psledger.store.tables import POSTGRES, LedgerTables
 
@@ -321,16 +321,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         *,
         inclusive_of_start: bool = True,
     ) -> Sequence[Notification]:
-        tail, params = page_query(
-            id_column="notification_id",
-            mark="%s",
-            start=start,
-            limit=limit,
-            stop=stop,
-            topics=topics,
-            inclusive_of_start=inclusive_of_start,
-            topics_as_array=True,
-        )
+        tail, params = page_query(POSTGRES_PAGES, start, limit, stop, topics, inclusive_of_start)
         statement = self._select_notifications + tail.encode()
 
         def read() -> list[Notification]:

@@ -15,7 +15,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from domain.errors import InfrastructureError
 from psledger.store import journal
 from psledger.store.errors import StoreUnavailable, store_errors
-from psledger.store.notifications import notification, page_query
+from psledger.store.notifications import SQLITE_PAGES, notification, page_query
 from psledger.store.rows import LedgerRows
 from psledger.store.tables import SQLITE, LedgerTables
 
@@ -67,23 +67,12 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
         *,
         inclusive_of_start: bool = True,
     ) -> Sequence[Notification]:
-        tail, params = page_query(
-            id_column="rowid",
-            mark="?",
-            start=start,
-            limit=limit,
-            stop=stop,
-            topics=topics,
-            inclusive_of_start=inclusive_of_start,
-            topics_as_array=False,
-        )
+        tail, params = page_query(SQLITE_PAGES, start, limit, stop, topics, inclusive_of_start)
         statement = (
             "SELECT rowid, originator_id, originator_version, topic, state "
             f"FROM {self.events_table_name}{tail}"
         )
-        with store_errors(), self.datastore.transaction(commit=False) as c:
-            c.execute(statement, params)
-            rows = c.fetchall()
+        rows = self.fetch(statement, params)
         convert = self.convert_originator_id
         return [notification(row[0], convert(row[1]), row[2], row[3], row[4]) for row in rows]
 
