@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from weakref import WeakKeyDictionary
 
 import orjson
 
@@ -45,14 +44,19 @@ __all__ = [
     "traced",
 ]
 
-_READ_SIDES: WeakKeyDictionary[LedgerApplication, ReadSide] = WeakKeyDictionary()
+_READ_SIDE = "_psledger_trace_read_side"
 
 
 def read_side_of(app: LedgerApplication) -> ReadSide:
-    """One read side per application (its views' recorder and fold)."""
-    found = _READ_SIDES.get(app)
+    """One read side per application (its views' recorder and fold), kept
+    on the application. Not in a `WeakKeyDictionary` keyed by it: the read
+    side holds its application, so such an entry would never be dropped and
+    would keep every application (and its store's connections) alive; on the
+    application, the two are one cycle that the collector frees."""
+    found: ReadSide | None = getattr(app, _READ_SIDE, None)
     if found is None:
-        found = _READ_SIDES[app] = ReadSide(app)
+        found = ReadSide(app)
+        setattr(app, _READ_SIDE, found)
     return found
 
 

@@ -3,7 +3,10 @@ changes that made it what was billed: who, when, and from which position."""
 
 from __future__ import annotations
 
+import gc
+import weakref
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -13,10 +16,11 @@ from fastapi.testclient import TestClient
 
 from domain.errors import UnknownEntity
 from psledger.audit.trace import trace, trace_json
-from psledger.bootstrap import Wiring
+from psledger.bootstrap import Wiring, bootstrap
 from psledger.cli import cli
 from psledger.http.app import create_app
 from psledger.http.config import AccessConfig, User, token_hash
+from psledger.settings import Settings
 
 JANUARY = "GB01-SOW-1042-2026-01"
 CREDIT = "GB01-SOW-1042-2026-01-C1"
@@ -150,3 +154,17 @@ def test_traces_served_at_once_catch_the_view_up_once_and_agree(demo: Wiring) ->
     assert at_once == [traced(demo, n) for n in numbers * 2]
     status = {s.name: s for s in demo.read_side.status()}
     assert status["lineage"].lag == 0
+
+
+def test_an_application_that_traced_is_freed_when_it_is_dropped(tmp_path: Path) -> None:
+    # given an application that has traced (the trace keeps its read side)
+    wiring = bootstrap(Settings(store=f"sqlite:///{tmp_path / 'ledger.db'}"))
+    with pytest.raises(UnknownEntity):
+        trace(wiring.app, "NO-SUCH-INVOICE")
+    app = weakref.ref(wiring.app)
+    # when its wiring is closed and dropped
+    wiring.close()
+    del wiring
+    gc.collect()
+    # then nothing holds the application (nor its store) any more
+    assert app() is None
