@@ -93,7 +93,6 @@ RAW = ColumnType("raw")
 
 _PLACEHOLDERS = (PLACEHOLDER, _PLACEHOLDER_B64, _PLACEHOLDER_BYTES)
 _PLACEHOLDER_TEXTS = (PLACEHOLDER, _PLACEHOLDER_B64)
-_TEXTUAL = frozenset({"text", "raw"})  # read as they come (`_text`)
 
 
 def is_placeholder(value: object) -> bool:
@@ -387,3 +386,4 @@ _CONVERTERS = {
     "bool": _bool,
     "raw": _text,
 }
+_TEXTUAL = frozenset(kind for kind, read in _CONVERTERS.items() if read is _text)
