@@ -15,6 +15,7 @@ KEYS = (
     "ingest_events_per_s",
     "copy_binary_rows_per_s",
     "ingest_ratio",
+    "ingest_peak_rss_mb",
     "replay_events_per_s",
     "raw_select_rows_per_s",
     "replay_ratio",
