@@ -6,6 +6,7 @@ import contextlib
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import date
 from typing import Any, TypeVar
 from uuid import UUID
@@ -26,6 +27,7 @@ from domain.provenance import Provenance
 from psledger import faults
 from psledger.store.bulk_load import EventReader, load_into
 from psledger.store.rows import EntityRow, LedgerRows
+from psledger.store.snapshot import ReadSnapshot
 from psledger.store.transcoder import OrjsonTranscoder
 
 A = TypeVar("A", bound=LedgerAggregate)
@@ -75,6 +77,10 @@ class LedgerApplication(Application[UUID]):
     def fetch(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Read psledger's side tables (the recorder knows the dialect)."""
         return self.recorder.fetch(statement, params)  # type: ignore[attr-defined,no-any-return]
+
+    def snapshot(self) -> AbstractContextManager[ReadSnapshot]:
+        """One read-only transaction over psledger's tables (psledger.store.snapshot)."""
+        return self.recorder.snapshot()  # type: ignore[attr-defined,no-any-return]
 
     def save_aggregates(
         self, aggregates: Sequence[LedgerAggregate], **kwargs: Any

@@ -23,7 +23,12 @@ from psledger.cli import (
     read_file,
 )
 from psledger.queries_views import ViewReader, invoice_row, json_array
-from psledger.render import history_table, invoice_lines_table, invoices_table, table
+from psledger.render import (
+    history_table,
+    invoice_lines_table,
+    invoices_table,
+    streamed_table,
+)
 
 
 @cli.group()
@@ -220,14 +225,18 @@ def items(ctx: Context, catch_up: bool, state: str | None, exception: str | None
     """Work items and their billing readiness: state, exception, invoice (from the items view)."""
     reader = ViewReader(_views(ctx, catch_up))
     if fmt == "json":
-        _echo_json(reader.items(state=state, exception=exception))
+        with reader.items(state=state, exception=exception) as views:
+            _echo_json(views)
         return
-    rows = list(reader.item_lines(state=state, exception=exception))
-    click.echo(
-        table(("kind", "id", "project", "date", "state", "exception", "invoice"), rows)
-        if rows
-        else "no matching work items"
-    )
+    with reader.item_listing(state=state, exception=exception) as (widths, rows):
+        if not any(widths):
+            click.echo("no matching work items")
+            return
+        for text in streamed_table(ITEM_HEADERS, widths, rows):
+            click.echo(text, nl=False)
+
+
+ITEM_HEADERS = ("kind", "id", "project", "date", "state", "exception", "invoice")
 
 
 @cli.command("invoice")

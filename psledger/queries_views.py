@@ -1,17 +1,18 @@
 """Streaming reads of the materialised views (psledger/read_side.py).
 
-A listing reads its view in keyset pages, in the order it prints, so its
-memory is a page whatever the history: invoices (indexed by period and
-number, each with its lines) `INVOICE_PAGE` at a time; items (whose view
-has no index in that order) as their keys in order, then their views by
-key `ITEM_PAGE` at a time. The items table reads only the columns it
-shows, in one query. Ordering is by code point on both stores (PostgreSQL
-sorts `COLLATE "C"`), as Python sorts strings.
+A listing reads its view in the order it prints, so its memory is a page
+or a batch whatever the history: invoices (indexed by period and number,
+each with its lines) in keyset pages of `INVOICE_PAGE`; items (whose view
+has no index in that order) in one sorted query streamed from a snapshot
+(psledger.store.snapshot), the table from the columns it shows. Ordering
+is by code point on both stores (PostgreSQL sorts `COLLATE "C"`), as
+Python sorts strings.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from itertools import islice
 from typing import Any
 
@@ -22,7 +23,6 @@ from projections.read.tables import SORT_LAST
 from psledger.app import LedgerApplication
 
 INVOICE_PAGE = 100
-ITEM_PAGE = 500
 
 
 class ViewReader:
@@ -119,48 +119,63 @@ class ViewReader:
                 params.append(exception)
         return where, params
 
+    @contextmanager
     def items(
         self, *, state: str | None = None, exception: str | None = None
-    ) -> Iterator[dict[str, Any]]:
-        """Each work item's view by date, kind and id; `exception` is a code or "any"."""
-        where, params = self._item_filters(state, exception)
-        keys = ["sort_date", "kind", "id"]
-        sql = "SELECT kind, id FROM psledger_view_items"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        order = ", ".join(f"{k}{self.collate}" for k in keys)
-        # the keys in order (small), then the views by key a page at a time
-        ordered = [(str(k), str(i)) for k, i in self.app.fetch(f"{sql} ORDER BY {order}", params)]
-        p = self.p
-        for start in range(0, len(ordered), ITEM_PAGE):
-            page = ordered[start : start + ITEM_PAGE]
-            match = " OR ".join([f"(kind = {p} AND id = {p})"] * len(page))
-            rows = self.app.fetch(
-                f"SELECT kind, id, view FROM psledger_view_items WHERE {match}",
-                [v for key in page for v in key],
-            )
-            views = {(str(k), str(i)): view for k, i, view in rows}
-            for key in page:
-                found: dict[str, Any] = orjson.loads(views[key])
-                yield found
+    ) -> Iterator[Iterator[dict[str, Any]]]:
+        """Each work item's view by date, kind and id; `exception` is a code
+        or "any". Streamed from one snapshot, open while in the `with`."""
+        sql, params = self._item_query(["view"], state, exception)
+        with self.app.snapshot() as snapshot:
+            yield (orjson.loads(view) for (view,) in snapshot.stream(sql, params))
 
-    def item_lines(
+    @contextmanager
+    def item_listing(
         self, *, state: str | None = None, exception: str | None = None
-    ) -> Iterator[tuple[str, str, str, str, str, str, str]]:
-        """(kind, id, project, date, state, exception, invoice) of each item,
-        in the same order, from the view's columns (no JSON read)."""
+    ) -> Iterator[tuple[list[int], Iterator[tuple[str, ...]]]]:
+        """The items table's column widths (its cells' longest, in characters;
+        all 0 when no item matches) and its rows, (kind, id, project, date,
+        state, exception, invoice) in the items' order, read from the view's
+        columns (no JSON). Both from one snapshot, the rows streamed: the
+        listing holds a batch whatever the history."""
+        shown = [_shown(c) for c in ITEM_COLUMNS]
+        longest = [f"MAX(LENGTH({c}))" for c in shown]
+        widths_sql, params = self._item_query(longest, state, exception, ordered=False)
+        sql, _ = self._item_query(shown, state, exception)
+        with self.app.snapshot() as snapshot:
+            (found,) = snapshot.fetch(widths_sql, params)
+            yield [int(w or 0) for w in found], snapshot.stream(sql, params)
+
+    def _item_query(
+        self, columns: list[str], state: str | None, exception: str | None, ordered: bool = True
+    ) -> tuple[str, list[Any]]:
         where, params = self._item_filters(state, exception)
-        keys = ["sort_date", "kind", "id"]
-        columns = ["project_id", "state", "exception_code", "invoice_number"]
-        sql = f"SELECT {', '.join([*keys, *columns])} FROM psledger_view_items"
+        sql = f"SELECT {', '.join(columns)} FROM psledger_view_items"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        order = ", ".join(f"{k}{self.collate}" for k in keys)
-        for day, kind, item_id, project, item_state, code, invoice in self.app.fetch(
-            f"{sql} ORDER BY {order}", params
-        ):
-            shown = "" if day == SORT_LAST else str(day)
-            yield (kind, item_id, project or "", shown, item_state, code or "", invoice or "")
+        if ordered:
+            sql += " ORDER BY " + ", ".join(f"{k}{self.collate}" for k in ITEM_ORDER)
+        return sql, params
+
+
+# The items table's columns, as the view stores them, and the items' order.
+ITEM_COLUMNS = (
+    "kind",
+    "id",
+    "project_id",
+    "sort_date",
+    "state",
+    "exception_code",
+    "invoice_number",
+)
+ITEM_ORDER = ("sort_date", "kind", "id")
+
+
+def _shown(column: str) -> str:
+    """A column as the table shows it: nothing for NULL or the undated sort key."""
+    if column == "sort_date":
+        return f"(CASE WHEN sort_date = '{SORT_LAST}' THEN '' ELSE sort_date END)"
+    return f"COALESCE({column}, '')"
 
 
 def _where(p: str, filters: dict[str, str | None]) -> tuple[str, list[str]]:

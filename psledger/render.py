@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -27,6 +27,28 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = [line(*names).rstrip(), "  ".join("-" * w for w in widths)]
     lines.extend(line(*row).rstrip() for row in zip(*columns, strict=True))
     return "\n".join(lines)
+
+
+def streamed_table(
+    headers: Sequence[str],
+    widths: Sequence[int],
+    rows: Iterable[Sequence[str]],
+    batch: int = 1000,
+) -> Iterator[str]:
+    """`table` of text cells, left-aligned, whose widest cells are known
+    beforehand: the text `batch` lines at a time, each line ending in a
+    newline, so that a listing of any length is printed holding one batch."""
+    names = [str(h) for h in headers]
+    widths = [max(len(name), width) for name, width in zip(names, widths, strict=True)]
+    line = "  ".join(f"{{:<{width}}}" for width in widths).format
+    lines = [line(*names).rstrip(), "  ".join("-" * w for w in widths)]
+    for row in rows:
+        lines.append(line(*row).rstrip())
+        if len(lines) >= batch:
+            yield "\n".join(lines) + "\n"
+            lines = []
+    if lines:
+        yield "\n".join(lines) + "\n"
 
 
 def _is_number(text: str) -> bool:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -31,6 +33,7 @@ CENT = Decimal("0.01")
 AGING_BUCKETS = ((0, 30), (31, 60), (61, 90), (91, None))
 WORKED = ("approved", "billable", "invoiced", "posted")  # approved hours
 BILLED = ("invoiced", "posted")  # revenue
+OPEN = ("approved", "billable")  # approved, not yet invoiced
 
 
 def p95(values: list[float]) -> float | None:
@@ -112,8 +115,14 @@ def parked_reason(waits_for: str) -> str:
     return f"waits_for_{kind}"
 
 
-def _items(app: LedgerApplication) -> list[dict[str, Any]]:
-    return [orjson.loads(row[0]) for row in app.fetch("SELECT view FROM psledger_view_items")]
+@contextmanager
+def _items(app: LedgerApplication, states: Sequence[str]) -> Iterator[Iterator[dict[str, Any]]]:
+    """The views of the items in these states (the view's indexed column),
+    streamed from one snapshot: a batch in memory, not the history."""
+    marks = ", ".join([app.tables.d.placeholder] * len(states))
+    sql = f"SELECT view FROM psledger_view_items WHERE state IN ({marks})"
+    with app.snapshot() as snapshot:
+        yield (orjson.loads(view) for (view,) in snapshot.stream(sql, list(states)))
 
 
 def _invoices(app: LedgerApplication) -> list[dict[str, Any]]:
@@ -125,17 +134,18 @@ def stuck(app: LedgerApplication, now: datetime, days: int = 7) -> list[dict[str
     """Per project: items approved more than `days` ago and not yet invoiced."""
     cutoff = now - timedelta(days=days)
     found: dict[str, dict[str, Any]] = {}
-    for item in _items(app):
-        if item["state"] not in ("approved", "billable") or item["withdrawn"]:
-            continue
-        if not item["approved_at"] or datetime.fromisoformat(item["approved_at"]) > cutoff:
-            continue
-        row = found.setdefault(
-            item["project_id"] or "-", {"project": item["project_id"] or "-", "count": 0}
-        )
-        row["count"] += 1
-        row["hours"] = row.get("hours", Decimal(0)) + Decimal(item["fields"].get("hours") or 0)
-        row["oldest"] = min(row.get("oldest", item["approved_at"]), item["approved_at"])
+    with _items(app, OPEN) as items:
+        for item in items:
+            if item["withdrawn"]:
+                continue
+            if not item["approved_at"] or datetime.fromisoformat(item["approved_at"]) > cutoff:
+                continue
+            project = item["project_id"] or "-"
+            row = found.setdefault(project, {"project": project, "count": 0})
+            row["count"] += 1
+            hours = Decimal(item["fields"].get("hours") or 0)
+            row["hours"] = row.get("hours", Decimal(0)) + hours
+            row["oldest"] = min(row.get("oldest", item["approved_at"]), item["approved_at"])
     return [{**r, "hours": str(r["hours"])} for _, r in sorted(found.items())]
 
 
@@ -190,23 +200,24 @@ def utilization(app: LedgerApplication) -> list[dict[str, Any]]:
     hours: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     revenue: dict[tuple[str, str], dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     cost: dict[tuple[str, str], dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    for item in _items(app):
-        worker_id = item["fields"].get("worker_id")
-        if item["kind"] != "time_entry" or item["withdrawn"] or item["state"] not in WORKED:
-            continue
-        key = (str(item["project_id"]), str(worker_id))
-        spent = Decimal(item["fields"].get("hours") or 0)
-        hours[key] += spent
-        profile = (
-            workers[worker_id].profile_on(date.fromisoformat(item["date"]))
-            if (worker_id in workers and item["date"])
-            else None
-        )
-        if profile and profile.get("cost_rate") is not None:
-            cost[key][profile["cost_currency"]] += spent * Decimal(str(profile["cost_rate"]))
-        if item["state"] in BILLED:
-            for line in item["priced"] or []:
-                revenue[key][line["currency"]] += Decimal(line["net"])
+    with _items(app, WORKED) as items:
+        for item in items:
+            worker_id = item["fields"].get("worker_id")
+            if item["kind"] != "time_entry" or item["withdrawn"]:
+                continue
+            key = (str(item["project_id"]), str(worker_id))
+            spent = Decimal(item["fields"].get("hours") or 0)
+            hours[key] += spent
+            profile = (
+                workers[worker_id].profile_on(date.fromisoformat(item["date"]))
+                if (worker_id in workers and item["date"])
+                else None
+            )
+            if profile and profile.get("cost_rate") is not None:
+                cost[key][profile["cost_currency"]] += spent * Decimal(str(profile["cost_rate"]))
+            if item["state"] in BILLED:
+                for line in item["priced"] or []:
+                    revenue[key][line["currency"]] += Decimal(line["net"])
     return [_utilization_row(k, planned, hours, revenue, cost) for k in sorted({*planned, *hours})]
 
 

@@ -37,7 +37,7 @@ import contextlib
 import re
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 from uuid import UUID
@@ -51,7 +51,7 @@ from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Composable, Composed, Identifier
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from psledger.store import journal
+from psledger.store import journal, snapshot
 from psledger.store.errors import StoreUnavailable, store_errors
 from psledger.store.notifications import POSTGRES_PAGES, notification, page_query
 from psledger.store.rows import LedgerRows
@@ -295,6 +295,17 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 self._ping_all()
                 return read()
 
+    @contextmanager
+    def snapshot(self) -> Iterator[PostgresSnapshot]:
+        """A read-only REPEATABLE READ transaction (psledger.store.snapshot)."""
+        with store_errors(), self.datastore.get_connection() as conn, conn.transaction():
+            conn.execute(b"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            reads = PostgresSnapshot(conn)
+            try:
+                yield reads
+            finally:
+                reads.close()
+
     def _fetch(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as c:
             c.execute(statement.encode(), _safe_row(params))
@@ -451,3 +462,28 @@ class PostgresSchemaSession:
 
     def after_upgrade(self) -> None:
         self.recorder.datastore.register_type_adapters()
+
+
+class PostgresSnapshot(snapshot.Streams):
+    """Statements on one connection inside one REPEATABLE READ transaction."""
+
+    def __init__(self, connection: Connection[Any]) -> None:
+        super().__init__()
+        self.connection = connection
+        self._cursors = 0
+
+    def fetch(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.connection.cursor(row_factory=tuple_row) as c:
+            c.execute(statement.encode(), _safe_row(params))
+            return c.fetchall()
+
+    def _rows(
+        self, statement: str, params: Sequence[Any]
+    ) -> Generator[tuple[Any, ...], None, None]:
+        """Through a server-side cursor: the client holds one batch."""
+        self._cursors += 1
+        name = f"psledger_snapshot_{self._cursors}"
+        with self.connection.cursor(name, row_factory=tuple_row) as c:
+            c.itersize = snapshot.FETCH_ROWS
+            c.execute(statement.encode(), _safe_row(params))
+            yield from c

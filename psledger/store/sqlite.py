@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
@@ -13,7 +13,7 @@ from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
 from domain.errors import InfrastructureError
-from psledger.store import journal
+from psledger.store import journal, snapshot
 from psledger.store.errors import StoreUnavailable, store_errors
 from psledger.store.notifications import SQLITE_PAGES, notification, page_query
 from psledger.store.rows import LedgerRows
@@ -88,8 +88,45 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             return cursor.fetchall()
 
     @contextmanager
+    def snapshot(self) -> Iterator[SQLiteSnapshot]:
+        """A read-only transaction (psledger.store.snapshot)."""
+        with store_errors(), self.datastore.transaction(commit=False) as c:
+            reads = SQLiteSnapshot(c.sqlite_cursor.connection)
+            try:
+                yield reads
+            finally:
+                reads.close()
+
+    @contextmanager
     def schema_session(self) -> Iterator[SQLiteSchemaSession]:
         yield SQLiteSchemaSession(self)
+
+
+class SQLiteSnapshot(snapshot.Streams):
+    """Statements on one connection inside its BEGIN: one state of the file."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        super().__init__()
+        self.connection = connection
+
+    def _cursor(self, statement: str, params: Sequence[Any]) -> sqlite3.Cursor:
+        cursor = self.connection.cursor()
+        cursor.row_factory = None  # tuples, not `sqlite3.Row`s
+        cursor.execute(statement, list(params))
+        return cursor
+
+    def fetch(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._cursor(statement, params).fetchall()
+
+    def _rows(
+        self, statement: str, params: Sequence[Any]
+    ) -> Generator[tuple[Any, ...], None, None]:
+        cursor = self._cursor(statement, params)
+        try:
+            while rows := cursor.fetchmany(snapshot.FETCH_ROWS):
+                yield from rows
+        finally:
+            cursor.close()
 
 
 class _Cursor:

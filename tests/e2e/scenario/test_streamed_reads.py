@@ -1,9 +1,9 @@
-"""`psledger items` and `psledger invoices` read their views a page at a time
-and print exactly what one read of the whole view prints.
+"""`psledger items` and `psledger invoices` read their views a page or a
+batch at a time and print exactly what one read of the whole view prints.
 
 Given Harbour & Pike's first three months billed (scenario_firm.py) on each
-store, when `items` and `invoices` print with pages of one, two and three
-rows, then every output equals the one printed with pages larger than the
+store, when `items` and `invoices` print with pages (and fetched batches) of one,
+two and three rows, then every output equals the one printed with pages larger than the
 views, and the order is by (date, kind, id) and (period, number) as Python
 sorts those strings.
 """
@@ -18,11 +18,13 @@ from scenario_cli import WEBHOOKS_FIRST, Psledger, ingest
 from scenario_firm import FINANCE, write_firm, write_rules
 
 from psledger import queries_views
+from psledger.store import snapshot
 
 COMMANDS = [
     ("items", "--format", "json"),
     ("items",),
     ("items", "--state", "invoiced", "--format", "json"),
+    ("items", "--exception", "any"),
     ("invoices", "--format", "json"),
     ("invoices", "--format", "erp"),
     ("invoices", "--lines"),
@@ -49,7 +51,7 @@ def test_paged_reads_print_what_one_read_prints(
 
     def printed(page: int) -> list[str]:
         monkeypatch.setattr(queries_views, "INVOICE_PAGE", page)
-        monkeypatch.setattr(queries_views, "ITEM_PAGE", page)
+        monkeypatch.setattr(snapshot, "FETCH_ROWS", page)
         return [psledger(*command) for command in COMMANDS]
 
     whole = printed(100_000)
@@ -57,7 +59,7 @@ def test_paged_reads_print_what_one_read_prints(
         assert printed(page) == whole, page
 
     items = json.loads(whole[0])
-    invoices = json.loads(whole[3])
+    invoices = json.loads(whole[4])
     assert len(items) > 3 and len(invoices) > 3
     assert [(i["date"], i["kind"], i["id"]) for i in items] == sorted(
         (i["date"], i["kind"], i["id"]) for i in items

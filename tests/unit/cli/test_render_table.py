@@ -1,4 +1,5 @@
-"""The CLI's tables: each column padded to its widest cell, numbers to the right."""
+"""The CLI's tables: each column padded to its widest cell, numbers to the
+right; a streamed table (text, left-aligned) is the same text in batches."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from psledger.render import table
+from psledger.render import streamed_table, table
 
 
-def cell_by_cell(headers: list[str], rows: list[list[Any]]) -> str:
+def cell_by_cell(headers: list[str], rows: list[list[Any]], numbers_right: bool = True) -> str:
     """The table as a person would pad it, one cell at a time: the reference."""
     cells = [list(headers)] + [["" if v is None else str(v) for v in r] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
@@ -23,7 +24,10 @@ def cell_by_cell(headers: list[str], rows: list[list[Any]]) -> str:
             return False
         return text != ""
 
-    right = [bool(rows) and all(number(r[i]) for r in cells[1:]) for i in range(len(headers))]
+    right = [
+        numbers_right and bool(rows) and all(number(r[i]) for r in cells[1:])
+        for i in range(len(headers))
+    ]
     lines = []
     for n, row in enumerate(cells):
         padded = [c.rjust(widths[i]) if right[i] else c.ljust(widths[i]) for i, c in enumerate(row)]
@@ -74,3 +78,19 @@ def test_numbers_are_right_aligned_and_text_left_aligned_under_a_rule() -> None:
         "B     120",
     ]
     assert table(("view", ""), []).splitlines() == ["view", "----  "]
+
+
+@settings(max_examples=500, deadline=None)
+@given(tables(), st.integers(min_value=1, max_value=4))
+def test_a_streamed_table_prints_its_cells_padded_one_by_one_in_batches(
+    drawn: tuple[list[str], list[list[Any]]], batch: int
+) -> None:
+    """Given each column's widest cell, the batches join to the cells padded
+    left, and a batch holds `batch` lines (the first: the header and rule too)."""
+    headers, rows = drawn
+    text = [["" if v is None else str(v) for v in row] for row in rows]
+    widths = [max([0, *(len(row[i]) for row in text)]) for i in range(len(headers))]
+    chunks = list(streamed_table(headers, widths, iter(text), batch=batch))
+    assert "".join(chunks) == cell_by_cell(headers, text, numbers_right=False) + "\n"
+    assert all(chunk.endswith("\n") for chunk in chunks)
+    assert len(chunks) >= (len(text) + 2) // max(batch, 3)
