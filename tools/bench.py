@@ -28,7 +28,8 @@ back in one run on one store:
 4. billing: `psledger bill --period 2026-01` in a subprocess, its wall time
    (interpreter start included) and peak RSS (its VmHWM, polled);
 5. reads: `psledger items` and `psledger invoices` as a user runs them (their
-   own processes, after the views were caught up), median wall of three;
+   own processes, after the views were caught up), median wall of three
+   and the largest peak RSS;
 6. audit: p50 and p99 of `audit_trace` (see there) over the issued invoices.
 
 The store must be empty. Without --store a SQLite file in the work directory
@@ -185,7 +186,7 @@ def cli_in_subprocess(
                     f"psledger {command} used no CPU (nor did the server) for {stall_s:.0f} s "
                     f"after {since - start:.1f} s; killed (peak RSS {peak_kib / 1024:.0f} MB)"
                 )
-            time.sleep(0.2)
+            time.sleep(min(0.2, 0.005 + (time.perf_counter() - start) / 20))
         wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
     output = out_path.read_text()
@@ -205,27 +206,19 @@ def psledger_env() -> dict[str, str]:
     }
 
 
-def read_command_s(store: str, work: Path, command: str, runs: int = 3) -> tuple[float, int]:
+def read_command_s(
+    store: str, work: Path, command: str, stall_s: float, runs: int = 3
+) -> tuple[float, float, int]:
     """`psledger COMMAND` (the views already caught up) as a user runs it, its
-    own process, output to a file: (the median wall s of `runs`, lines printed)."""
-    out_path = work / f"{command}.out"
+    own process, output to a file: (the median wall s of `runs`, the largest
+    peak RSS MB, lines printed)."""
     walls: list[float] = []
+    peaks: list[float] = []
     for _ in range(runs):
-        with out_path.open("wb") as out:
-            start = time.perf_counter()
-            done = subprocess.run(
-                [sys.executable, "-m", "psledger", "--store", store, command],
-                stdout=out,
-                stderr=subprocess.PIPE,
-                cwd=work,
-                env=psledger_env(),
-            )
-            walls.append(time.perf_counter() - start)
-        if done.returncode != 0:
-            raise SystemExit(f"bench: psledger {command} failed: {done.stderr[-2000:]!r}")
-    with out_path.open("rb") as printed:
-        lines = sum(1 for _ in printed)
-    return statistics.median(walls), lines
+        wall, peak_mb, output = cli_in_subprocess(store, work, [command], stall_s)
+        walls.append(wall)
+        peaks.append(peak_mb)
+    return statistics.median(walls), max(peaks), output.count("\n")
 
 
 def high_water_kib(pid: int) -> int:
@@ -385,8 +378,10 @@ def measure(
         for command in ("items", "invoices"):
             say(f"psledger {command} (subprocess, median of 3)")
             with METER.phase(command, result):
-                wall, lines = read_command_s(store, work, command)
-            result.update({f"{command}_s": wall, f"{command}_lines": lines})
+                wall, peak_mb, lines = read_command_s(store, work, command, stall_s)
+            result.update(
+                {f"{command}_s": wall, f"{command}_peak_rss_mb": peak_mb, f"{command}_lines": lines}
+            )
         say(f"audit trace: {samples} samples over {len(numbers)} invoices")
         order = random.Random(42).sample(numbers, len(numbers)) if numbers else []
         timings: list[float] = []
@@ -558,6 +553,7 @@ ROWS = [
     ("billing run (subprocess), wall", "bill_s", "s"),
     ("billing run, peak RSS", "bill_peak_rss_mb", "MB"),
     ("psledger items (subprocess), wall", "items_s", "s"),
+    ("  items peak RSS", "items_peak_rss_mb", "MB"),
     ("psledger invoices (subprocess), wall", "invoices_s", "s"),
     ("audit trace p50", "trace_p50_ms", "ms"),
     ("audit trace p99", "trace_p99_ms", "ms"),

@@ -29,6 +29,8 @@ KEYS = (
     "raw_parse_rows_per_s",
     "parse_floor_ratio",
     "items_s",
+    "items_peak_rss_mb",
+    "invoices_peak_rss_mb",
     "invoices_s",
 )
 
