@@ -24,6 +24,7 @@ KEYS = (
     "bill_peak_rss_mb",
     "trace_p50_ms",
     "trace_p99_ms",
+    "trace_first_ms",
     "decode_only_events_per_s",
     "decode_floor_ratio",
     "raw_parse_rows_per_s",
