@@ -297,14 +297,23 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
 
     @contextmanager
     def snapshot(self) -> Iterator[PostgresSnapshot]:
-        """A read-only REPEATABLE READ transaction (psledger.store.snapshot)."""
-        with store_errors(), self.datastore.get_connection() as conn, conn.transaction():
-            conn.execute(b"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            reads = PostgresSnapshot(conn)
+        """A read-only REPEATABLE READ transaction (psledger.store.snapshot),
+        begun once more on a broken connection (as `fetch` is)."""
+        with store_errors(), contextlib.ExitStack() as held:
+            reads = self._read(lambda: self._begin_snapshot(held))
             try:
                 yield reads
             finally:
                 reads.close()
+
+    def _begin_snapshot(self, held: contextlib.ExitStack) -> PostgresSnapshot:
+        with contextlib.ExitStack() as attempt:
+            conn = attempt.enter_context(self.datastore.get_connection())
+            attempt.enter_context(conn.transaction())
+            conn.execute(b"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            held.push(attempt.pop_all())  # begun: held until the snapshot ends
+            return PostgresSnapshot(conn)
+        raise AssertionError("unreachable")  # pragma: no cover - for mypy
 
     def _fetch(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as c:

@@ -106,6 +106,11 @@ def test_reads_and_writes_on_connections_used_just_before_a_restart_are_retried(
     contract = UnitOfWork(wiring.app).get(Contract, "SOW-1042")
     assert contract is not None and contract.business_id == "SOW-1042"
     assert wiring.app.fetch("SELECT count(*) FROM psledger_dedup") == [(1,)]
+    for _ in range(4):  # every pooled connection used again, then one more restart
+        assert wiring.app.fetch("SELECT count(*) FROM psledger_dedup") == [(1,)]
+    restart(pg_cluster)
+    with wiring.app.snapshot() as reads:  # a snapshot is begun again, as a read is
+        assert list(reads.stream("SELECT count(*) FROM psledger_dedup")) == [(1,)]
     applied = wiring.ledger.apply_webhook((REFERENCE / "crm.sow.amended.json").read_bytes())
     assert applied.event_ids
 
