@@ -24,10 +24,12 @@ from psledger.cli import (
 )
 from psledger.queries_views import ViewReader, invoice_row, json_array
 from psledger.render import (
+    INVOICE_HEADERS,
     history_table,
+    invoice_cells,
     invoice_lines_table,
-    invoices_table,
     streamed_table,
+    table_shape,
 )
 
 
@@ -126,17 +128,28 @@ def invoices(
     catch_up: bool,
 ) -> None:
     """List invoices and credit notes with net, tax, gross and lines (from the invoices view)."""
-    reader = ViewReader(_views(ctx, catch_up))
+    app = _views(ctx, catch_up)
     column = "erp" if fmt == "erp" else "view"
     wanted: dict[str, Any] = {"contract": contract, "period": period, "state": state}
     if fmt in ("json", "erp"):
-        _echo_json(reader.invoices(column, **wanted))
+        _echo_json(ViewReader(app).invoices(column, **wanted))
         return
-    summaries = list(reader.invoice_summaries(**wanted))
-    click.echo(invoices_table(summaries) if summaries else "no invoices")
-    if lines:
-        for view in reader.invoices(**wanted):
-            click.echo(f"\n{view['number']}:\n{invoice_lines_table(view)}")
+    with app.snapshot() as reads:  # the table's two passes and the lines read one state
+        reader = ViewReader(app, reads)
+        widths, right, count = table_shape(INVOICE_HEADERS, _invoice_cells(reader, wanted))
+        if not count:
+            click.echo("no invoices")
+        else:
+            rows = _invoice_cells(reader, wanted)
+            for text in streamed_table(INVOICE_HEADERS, widths, rows, right):
+                click.echo(text, nl=False)
+        if lines:
+            for view in reader.invoices(**wanted):
+                click.echo(f"\n{view['number']}:\n{invoice_lines_table(view)}")
+
+
+def _invoice_cells(reader: ViewReader, wanted: dict[str, Any]) -> Iterator[tuple[str, ...]]:
+    return (invoice_cells(view) for view in reader.invoice_summaries(**wanted))
 
 
 def _echo_json(values: Iterator[Any]) -> None:

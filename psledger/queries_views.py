@@ -12,7 +12,7 @@ Python sorts strings.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from itertools import islice
 from typing import Any
 
@@ -21,6 +21,7 @@ import orjson
 from domain.errors import UnknownEntity
 from projections.read.tables import SORT_LAST
 from psledger.app import LedgerApplication
+from psledger.store.snapshot import ReadSnapshot
 
 INVOICE_PAGE = 100
 
@@ -28,8 +29,11 @@ INVOICE_PAGE = 100
 class ViewReader:
     """Pages of one view's rows in one store's dialect."""
 
-    def __init__(self, app: LedgerApplication) -> None:
+    def __init__(self, app: LedgerApplication, reads: ReadSnapshot | None = None) -> None:
+        """With `reads`, every read is in that snapshot (else each in its own)."""
         self.app = app
+        self.reads = reads
+        self.fetch = reads.fetch if reads is not None else app.fetch
         self.p = app.tables.d.placeholder
         self.collate = ' COLLATE "C"' if app.tables.d.name == "postgres" else ""
 
@@ -57,7 +61,7 @@ class ViewReader:
             sql = f"SELECT {', '.join([*keys, *columns])} FROM {table}"
             if clauses:
                 sql += " WHERE " + " AND ".join(clauses)
-            rows = self.app.fetch(f"{sql} ORDER BY {order} LIMIT {page}", values)
+            rows = self.fetch(f"{sql} ORDER BY {order} LIMIT {page}", values)
             yield from rows
             if len(rows) < page:
                 return
@@ -126,7 +130,7 @@ class ViewReader:
         """Each work item's view by date, kind and id; `exception` is a code
         or "any". Streamed from one snapshot, open while in the `with`."""
         sql, params = self._item_query(["view"], state, exception)
-        with self.app.snapshot() as snapshot:
+        with self._snapshot() as snapshot:
             yield (orjson.loads(view) for (view,) in snapshot.stream(sql, params))
 
     @contextmanager
@@ -142,9 +146,12 @@ class ViewReader:
         longest = [f"MAX(LENGTH({c}))" for c in shown]
         widths_sql, params = self._item_query(longest, state, exception, ordered=False)
         sql, _ = self._item_query(shown, state, exception)
-        with self.app.snapshot() as snapshot:
+        with self._snapshot() as snapshot:
             (found,) = snapshot.fetch(widths_sql, params)
             yield [int(w or 0) for w in found], snapshot.stream(sql, params)
+
+    def _snapshot(self) -> AbstractContextManager[ReadSnapshot]:
+        return nullcontext(self.reads) if self.reads is not None else self.app.snapshot()
 
     def _item_query(
         self, columns: list[str], state: str | None, exception: str | None, ordered: bool = True

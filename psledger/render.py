@@ -29,18 +29,41 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
+def table_shape(
+    headers: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> tuple[list[int], list[bool], int]:
+    """What `table` works out, in one pass over rows that need not be held:
+    each column's width, whether every cell of it is a number (then it is
+    right-aligned), and the number of rows."""
+    widths = [len(str(h)) for h in headers]
+    numeric = [True] * len(widths)
+    count = 0
+    for row in rows:
+        count += 1
+        for i, value in enumerate(row):
+            text = "" if value is None else str(value)
+            widths[i] = max(widths[i], len(text))
+            numeric[i] = numeric[i] and _is_number(text)
+    return widths, [n and count > 0 for n in numeric], count
+
+
 def streamed_table(
     headers: Sequence[str],
     widths: Sequence[int],
     rows: Iterable[Sequence[str]],
+    right: Sequence[bool] = (),
     batch: int = 1000,
 ) -> Iterator[str]:
-    """`table` of text cells, left-aligned, whose widest cells are known
-    beforehand: the text `batch` lines at a time, each line ending in a
-    newline, so that a listing of any length is printed holding one batch."""
+    """`table` of text cells whose widest cells are known beforehand (and
+    which columns are right-aligned; none unless said): the text `batch`
+    lines at a time, each line ending in a newline, so that a listing of
+    any length is printed holding one batch."""
     names = [str(h) for h in headers]
     widths = [max(len(name), width) for name, width in zip(names, widths, strict=True)]
-    line = "  ".join(f"{{:<{width}}}" for width in widths).format
+    aligned = list(right) or [False] * len(widths)
+    line = "  ".join(
+        f"{{:{'>' if r else '<'}{width}}}" for r, width in zip(aligned, widths, strict=True)
+    ).format
     lines = [line(*names).rstrip(), "  ".join("-" * w for w in widths)]
     for row in rows:
         lines.append(line(*row).rstrip())
@@ -59,35 +82,40 @@ def _is_number(text: str) -> bool:
     return text != ""
 
 
-def invoices_table(views: Sequence[dict[str, Any]]) -> str:
-    rows = [
-        (
-            v["number"],
-            v["kind"],
-            v["contract_id"],
-            v["period"],
-            v["state"],
-            v["currency"],
-            v["net"],
-            v["tax"],
-            v["gross"],
-            v["line_count"] if "line_count" in v else len(v.get("lines", [])),
-        )
-        for v in views
-    ]
-    headers = (
-        "number",
-        "kind",
-        "contract",
-        "period",
-        "state",
-        "currency",
-        "net",
-        "tax",
-        "gross",
-        "lines",
+INVOICE_HEADERS = (
+    "number",
+    "kind",
+    "contract",
+    "period",
+    "state",
+    "currency",
+    "net",
+    "tax",
+    "gross",
+    "lines",
+)
+
+
+def invoice_cells(view: dict[str, Any]) -> tuple[str, ...]:
+    """An invoice's row of the invoices table, as text."""
+    lines = view["line_count"] if "line_count" in view else len(view.get("lines", []))
+    values = (
+        view["number"],
+        view["kind"],
+        view["contract_id"],
+        view["period"],
+        view["state"],
+        view["currency"],
+        view["net"],
+        view["tax"],
+        view["gross"],
+        lines,
     )
-    return table(headers, rows)
+    return tuple("" if v is None else str(v) for v in values)
+
+
+def invoices_table(views: Sequence[dict[str, Any]]) -> str:
+    return table(INVOICE_HEADERS, [invoice_cells(v) for v in views])
 
 
 def invoice_lines_table(view: dict[str, Any]) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from psledger.render import streamed_table, table
+from psledger.render import streamed_table, table, table_shape
 
 
 def cell_by_cell(headers: list[str], rows: list[list[Any]], numbers_right: bool = True) -> str:
@@ -94,3 +94,18 @@ def test_a_streamed_table_prints_its_cells_padded_one_by_one_in_batches(
     assert "".join(chunks) == cell_by_cell(headers, text, numbers_right=False) + "\n"
     assert all(chunk.endswith("\n") for chunk in chunks)
     assert len(chunks) >= (len(text) + 2) // max(batch, 3)
+
+
+@settings(max_examples=500, deadline=None)
+@given(tables(), st.integers(min_value=1, max_value=4))
+def test_a_table_shaped_in_one_pass_then_streamed_is_the_table(
+    drawn: tuple[list[str], list[list[Any]]], batch: int
+) -> None:
+    """Two passes over rows that are not held (the invoices listing) print
+    what `table` prints from rows held: widths, numbers to the right."""
+    headers, rows = drawn
+    widths, right, count = table_shape(headers, iter(rows))
+    assert count == len(rows)
+    text = (["" if v is None else str(v) for v in row] for row in rows)
+    streamed = "".join(streamed_table(headers, widths, text, right, batch=batch))
+    assert streamed == table(headers, rows) + "\n"
