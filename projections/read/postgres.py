@@ -6,6 +6,7 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
+from psycopg.rows import tuple_row
 
 from projections.read.recorders import ViewWriter
 from projections.read.tables import TRACKING_TABLE
@@ -32,10 +33,11 @@ class PostgresViewRecorder(ViewWriter, PostgresTrackingRecorder):
 
     def select(self, statement: str, params: list[Any]) -> list[Any]:
         """One read statement outside a transaction block (one round trip),
-        its rows as tuples (the store's connections give dicts)."""
-        with self.datastore.get_connection() as conn, conn.cursor() as c:
+        its rows made as tuples (the store's connections make dicts)."""
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as c:
             c.execute(statement.encode(), params)
-            return [tuple(row.values()) for row in c.fetchall()]
+            rows: list[Any] = c.fetchall()
+            return rows
 
     def _insert_tracking(self, c: Any, tracking: Tracking) -> None:
         """The library's single-row upsert, unprepared (as the event store's
