@@ -132,7 +132,8 @@ def invoices(
     column = "erp" if fmt == "erp" else "view"
     wanted: dict[str, Any] = {"contract": contract, "period": period, "state": state}
     if fmt in ("json", "erp"):
-        _echo_json(ViewReader(app).invoices(column, **wanted))
+        with app.snapshot() as reads:  # what an ERP takes is the views at one moment
+            _echo_json(ViewReader(app, reads).invoices(column, **wanted))
         return
     with app.snapshot() as reads:  # the table's two passes and the lines read one state
         reader = ViewReader(app, reads)

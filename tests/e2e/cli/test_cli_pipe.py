@@ -28,7 +28,15 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
-@pytest.mark.parametrize("listing", [["items", "--format", "json"], ["items"]])
+@pytest.mark.parametrize(
+    "listing",
+    [
+        ["items", "--format", "json"],
+        ["items"],
+        ["invoices", "--format", "erp"],
+        ["invoices", "--lines"],
+    ],
+)
 def test_a_listing_whose_reader_stops_early_ends_quietly(store: str, listing: list[str]) -> None:
     whole = subprocess.run(
         [sys.executable, "-m", "psledger", "--store", store, *listing],
