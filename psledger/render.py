@@ -10,23 +10,15 @@ from typing import Any
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """Columns padded to their widest cell (numbers right-aligned), a rule
     under the headers. Worked out a column at a time, and each line formatted
-    in one call: a listing of 100k items spends little here."""
+    in one call (`streamed_table`): a listing of 100k items spends little here."""
     columns = [
         column if set(map(type, column)) <= {str} else ["" if v is None else str(v) for v in column]
         for column in zip(*rows, strict=True)
     ] or [[] for _ in headers]
-    names = [str(h) for h in headers]
-    widths = [
-        max([len(name), *map(len, column)]) for name, column in zip(names, columns, strict=True)
-    ]
+    widths = [max(map(len, column), default=0) for column in columns]
     numeric = [bool(column) and all(map(_is_number, column)) for column in columns]
-    line = "  ".join(
-        ("{:>%d}" if right else "{:<%d}") % width if width else "{}"
-        for right, width in zip(numeric, widths, strict=True)
-    ).format
-    lines = [line(*names).rstrip(), "  ".join("-" * w for w in widths)]
-    lines.extend(line(*row).rstrip() for row in zip(*columns, strict=True))
-    return "\n".join(lines)
+    text = "".join(streamed_table(headers, widths, zip(*columns, strict=True), numeric))
+    return text[:-1]  # without the last line's newline
 
 
 def table_shape(

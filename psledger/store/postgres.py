@@ -83,6 +83,15 @@ def _safe_row(row: Sequence[Any]) -> list[Any]:
     return [[text_safe(x) for x in v] if isinstance(v, list) else text_safe(v) for v in row]
 
 
+def _fetch_rows(
+    conn: Connection[Any], statement: str, params: Sequence[Any]
+) -> list[tuple[Any, ...]]:
+    """One read statement's rows, as tuples, on this connection."""
+    with conn.cursor(row_factory=tuple_row) as c:
+        c.execute(statement.encode(), _safe_row(params))
+        return c.fetchall()
+
+
 def tune(datastore: PostgresDatastore) -> Callable[[], None]:
     """Connection settings the library's datastore does not expose. Returns
     what makes every connection be pinged again before its next use."""
@@ -316,9 +325,8 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         raise AssertionError("unreachable")  # pragma: no cover - for mypy
 
     def _fetch(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as c:
-            c.execute(statement.encode(), _safe_row(params))
-            return c.fetchall()
+        with self.datastore.get_connection() as conn:
+            return _fetch_rows(conn, statement, params)
 
     def select_events(
         self,
@@ -482,9 +490,7 @@ class PostgresSnapshot(snapshot.Streams):
         self._cursors = 0
 
     def fetch(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self.connection.cursor(row_factory=tuple_row) as c:
-            c.execute(statement.encode(), _safe_row(params))
-            return c.fetchall()
+        return _fetch_rows(self.connection, statement, params)
 
     def _rows(
         self, statement: str, params: Sequence[Any]

@@ -82,10 +82,7 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
 
     def fetch(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         with store_errors(), self.datastore.transaction(commit=False) as c:
-            cursor = c.sqlite_cursor  # this read's own cursor: tuples, not `sqlite3.Row`s
-            cursor.row_factory = None
-            cursor.execute(statement, list(params))
-            return cursor.fetchall()
+            return _tuples(c.sqlite_cursor, statement, params).fetchall()  # this read's own cursor
 
     @contextmanager
     def snapshot(self) -> Iterator[SQLiteSnapshot]:
@@ -109,24 +106,25 @@ class SQLiteSnapshot(snapshot.Streams):
         super().__init__()
         self.connection = connection
 
-    def _cursor(self, statement: str, params: Sequence[Any]) -> sqlite3.Cursor:
-        cursor = self.connection.cursor()
-        cursor.row_factory = None  # tuples, not `sqlite3.Row`s
-        cursor.execute(statement, list(params))
-        return cursor
-
     def fetch(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return self._cursor(statement, params).fetchall()
+        return _tuples(self.connection.cursor(), statement, params).fetchall()
 
     def _rows(
         self, statement: str, params: Sequence[Any]
     ) -> Generator[tuple[Any, ...], None, None]:
-        cursor = self._cursor(statement, params)
+        cursor = _tuples(self.connection.cursor(), statement, params)
         try:
             while rows := cursor.fetchmany(snapshot.FETCH_ROWS):
                 yield from rows
         finally:
             cursor.close()
+
+
+def _tuples(cursor: sqlite3.Cursor, statement: str, params: Sequence[Any]) -> sqlite3.Cursor:
+    """The cursor, having run one statement, set to give tuples (not `sqlite3.Row`s)."""
+    cursor.row_factory = None
+    cursor.execute(statement, list(params))
+    return cursor
 
 
 class _Cursor:
