@@ -10,6 +10,7 @@ twice.
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError, Tracking
@@ -27,6 +28,9 @@ PARAMS_PER_STATEMENT = 30000  # under SQLite's 32766 variables (PostgreSQL: 6553
 # lines' items' events (part 2), each an index search whose cost is the
 # invoice's lines and its items' histories, never the store's. One statement:
 # one snapshot and one round trip. Every column is named (psycopg's rows are dicts).
+# No ORDER BY: the rows are put in order (part, line_no, version) in Python,
+# which moves pointers, where the database's sort copied every row's entry
+# (about 0.8 MB for an invoice of 220 lines) into a temporary B-tree.
 TRACE_READ = (
     "SELECT 0 AS part, 0 AS line_no, 0 AS version, NULL AS event, NULL AS document, "
     "drafted_at AS at, head AS payload, lines AS extra "
@@ -35,9 +39,9 @@ TRACE_READ = (
     "FROM psledger_view_invoice_events WHERE number = {p} "
     "UNION ALL SELECT 2, l.line_no, e.version, e.event, e.document, e.recorded_at, e.entry, NULL "
     "FROM psledger_view_lineage l JOIN psledger_view_item_events e "
-    "ON e.item_kind = l.item_kind AND e.item_id = l.item_id WHERE l.number = {p} "
-    "ORDER BY 1, 2, 3"
+    "ON e.item_kind = l.item_kind AND e.item_id = l.item_id WHERE l.number = {p}"
 )
+TRACE_ORDER = itemgetter(0, 1, 2)
 
 
 class _Moved(Exception):
@@ -161,9 +165,9 @@ class ViewWriter:
         head: tuple[Any, ...] | None = None
         events: list[tuple[Any, ...]] = []
         items: list[tuple[Any, ...]] = []
-        for part, line_no, _, event, document, at, payload, lines in self.select(
-            TRACE_READ.format(p=self.p), [number, number, number]
-        ):
+        rows = self.select(TRACE_READ.format(p=self.p), [number, number, number])
+        rows.sort(key=TRACE_ORDER)
+        for part, line_no, _, event, document, at, payload, lines in rows:
             if part == 2:
                 items.append((line_no, event, document, at, payload))
             elif part == 1:
