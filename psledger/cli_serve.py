@@ -82,6 +82,7 @@ def serve(
     app = create_app(ctx.settings, wiring=ctx.wiring, access=access)
     import uvicorn
 
+    ctx.settle()  # what serves for the process's life is built
     views = ViewThread(ctx.wiring.read_side).start()  # keeps the read views current
     try:
         uvicorn.run(

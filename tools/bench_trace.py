@@ -36,6 +36,7 @@ cache is cleared before each sample, so every sample is a cold trace.
 from __future__ import annotations
 
 import argparse
+import gc
 import platform
 import random
 import sys
@@ -156,6 +157,9 @@ def measure(
             else:
                 orjson.dumps(trace_module.trace(app, number), option=orjson.OPT_INDENT_2)
 
+        del first, sizes  # not kept alive for the collector to scan while timing
+        gc.collect()  # then settled as `psledger` settles its process (bench.py)
+        gc.freeze()
         say(f"timing {samples} traces")
         (
             result["trace_p50_ms"],

@@ -4,6 +4,7 @@ serves them still refuses a bad mapping file before it starts."""
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -19,7 +20,7 @@ VIEWS = "projections.read.views"
 WEBHOOK = Path(__file__).resolve().parents[3] / "psledger" / "data" / "webhooks"
 
 LOADED_AFTER = """
-import sys
+import gc, sys
 from psledger.cli import main
 code = 0
 try:
@@ -27,6 +28,7 @@ try:
 except SystemExit as exit:
     code = exit.code
 print("MODULES", " ".join(sorted(sys.modules)), file=sys.stderr)
+print("FROZEN", gc.get_freeze_count(), file=sys.stderr)
 sys.exit(code)
 """
 
@@ -44,7 +46,11 @@ def run(
 
 
 def modules(result: subprocess.CompletedProcess[str]) -> list[str]:
-    line = next(ln for ln in result.stderr.splitlines() if ln.startswith("MODULES "))
+    return reported(result, "MODULES")
+
+
+def reported(result: subprocess.CompletedProcess[str], what: str) -> list[str]:
+    line = next(ln for ln in result.stderr.splitlines() if ln.startswith(f"{what} "))
     return line.split()[1:]
 
 
@@ -128,3 +134,31 @@ def test_every_command_is_mapped_to_the_modules_that_register_it() -> None:
         wanted = {f"psledger.{module}" for module in COMMAND_MODULES[name]}
         found = {part.callback.__module__ for part in parts if part.callback is not None}
         assert found <= wanted, (name, found - wanted)
+
+
+def test_a_command_freezes_what_its_process_keeps_and_an_embedding_does_not(
+    tmp_path: Path,
+) -> None:
+    # given a store with one contract
+    store = f"sqlite:///{tmp_path / 'ledger.db'}"
+    applied = run(store, "ingest", "webhook", str(WEBHOOK / "crm.sow.approved.json"))
+    assert applied.returncode == 0, applied.stderr
+    # when psledger's own entry runs a command that builds the wiring
+    listed = run(store, "items", "--format", "json")
+    # then the command works, and what was alive once the wiring was built
+    # (the modules, the wiring) is out of the collector's sight
+    assert listed.returncode == 0, listed.stderr
+    assert int(reported(listed, "FROZEN")[0]) > 20_000
+    # a command that builds no wiring freezes nothing
+    helped = run(store, "--help")
+    assert helped.returncode == 0, helped.stderr
+    assert int(reported(helped, "FROZEN")[0]) == 0
+    # and the CLI called in process (as the tests do) leaves its caller's heap alone
+    from click.testing import CliRunner
+
+    from psledger.cli import cli
+
+    before = gc.get_freeze_count()
+    result = CliRunner().invoke(cli, ["--store", store, "items"])
+    assert result.exit_code == 0, result.output
+    assert gc.get_freeze_count() == before
