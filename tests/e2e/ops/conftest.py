@@ -5,26 +5,9 @@ over it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from ops_support import LiveOps, cli, parking_and_quarantine_file, serve
-
-
-@dataclass(frozen=True)
-class DemoStore:
-    url: str
-    dir: Path
-
-
-def make_demo_store(url: str, tmp: Path) -> DemoStore:
-    """`psledger demo` into the store, then a real ingest that parks one
-    record and quarantines another."""
-    cli("--store", url, "demo", "--out", str(tmp / "demo"))
-    extras = parking_and_quarantine_file(tmp / "demo" / "psa-2026-02.jsonl", tmp / "extras.jsonl")
-    cli("--store", url, "ingest", "debezium", str(extras))
-    return DemoStore(url, tmp)
+from ops_support import DemoStore, LiveOps, make_demo_store, serve
 
 
 @pytest.fixture(scope="module")

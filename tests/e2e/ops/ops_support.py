@@ -62,6 +62,21 @@ def parking_and_quarantine_file(demo_psa: Path, out: Path) -> Path:
     return out
 
 
+@dataclass(frozen=True)
+class DemoStore:
+    url: str
+    dir: Path
+
+
+def make_demo_store(url: str, tmp: Path) -> DemoStore:
+    """`psledger demo` into the store, then a real ingest that parks one
+    record and quarantines another."""
+    cli("--store", url, "demo", "--out", str(tmp / "demo"))
+    extras = parking_and_quarantine_file(tmp / "demo" / "psa-2026-02.jsonl", tmp / "extras.jsonl")
+    cli("--store", url, "ingest", "debezium", str(extras))
+    return DemoStore(url, tmp)
+
+
 @dataclass
 class LiveOps:
     url: str

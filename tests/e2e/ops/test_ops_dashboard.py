@@ -12,8 +12,7 @@ from pathlib import Path
 import expected
 import httpx
 import pytest
-from conftest import DemoStore
-from ops_support import LiveOps
+from ops_support import DemoStore, LiveOps
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By

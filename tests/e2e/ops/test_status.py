@@ -12,8 +12,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import DemoStore, make_demo_store
-from ops_support import cli, cli_json
+from ops_support import DemoStore, cli, cli_json, make_demo_store
 
 from psledger.demo import firm
 
