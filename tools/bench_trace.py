@@ -28,7 +28,11 @@ view's cost, paid once), and then times, in one run:
 Each is reported as p50 and p99 in ms of wall time, the first two also of
 CPU time (`*_cpu_*`: the process's, which a busy machine's other users
 barely move; on PostgreSQL the server's part is not in it), with
-`trace_p50 / raw_reads_p50`.
+`trace_p50 / raw_reads_p50`. The traces are timed in a process settled as
+`psledger`'s own is (`gc.freeze` of what is alive before them, see
+psledger.cli.Context.settle); `trace_full_collections` and
+`trace_full_collection_max_ms` count and weigh the collections of the
+oldest generation that fell among them.
 Code from before the view-based trace kept traced invoices in memory; its
 cache is cleared before each sample, so every sample is a cold trace.
 """
@@ -100,6 +104,27 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return ordered[len(ordered) // 2], ordered[p99]
 
 
+@contextmanager
+def full_collections() -> Iterator[list[float]]:
+    """The ms of each collection of the oldest generation meanwhile."""
+    found: list[float] = []
+    started: list[float] = []
+
+    def watch(phase: str, info: dict[str, Any]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            started[:] = [time.perf_counter()]
+        elif started:
+            found.append((time.perf_counter() - started[0]) * 1000)
+
+    gc.callbacks.append(watch)
+    try:
+        yield found
+    finally:
+        gc.callbacks.remove(watch)
+
+
 def timed(call: Callable[[Any], Any], args: list[Any]) -> tuple[float, float, float, float]:
     """Wall p50 and p99, then CPU p50 and p99 (this process's CPU time, which
     other users of a busy machine barely move), in ms."""
@@ -161,12 +186,17 @@ def measure(
         gc.collect()  # then settled as `psledger` settles its process (bench.py)
         gc.freeze()
         say(f"timing {samples} traces")
-        (
-            result["trace_p50_ms"],
-            result["trace_p99_ms"],
-            result["trace_cpu_p50_ms"],
-            result["trace_cpu_p99_ms"],
-        ) = timed(traced, order)
+        with full_collections() as pauses:
+            (
+                result["trace_p50_ms"],
+                result["trace_p99_ms"],
+                result["trace_cpu_p50_ms"],
+                result["trace_cpu_p99_ms"],
+            ) = timed(traced, order)
+        result.update(
+            trace_full_collections=len(pauses),
+            trace_full_collection_max_ms=max(pauses, default=0.0),
+        )
         result.update(raw_references(store, app, order, rng))
     finally:
         wiring.close()
