@@ -10,10 +10,10 @@ import functools
 import gc
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import orjson
@@ -23,6 +23,9 @@ from domain.period import Period
 from psledger.bootstrap import Wiring, bootstrap
 from psledger.ops import logs
 from psledger.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from psledger.read_side import ReadSide
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -233,6 +236,27 @@ def cli(ctx: click.Context, store: str | None, rules_file: Path | None) -> None:
     context = Context(settings)
     ctx.obj = context
     ctx.call_on_close(context.close)
+
+
+def caught_up(read_side: ReadSide, wanted: Sequence[str] = ()) -> None:
+    """The views (or those named) caught up to the store's last event. On a
+    terminal, with a progress bar when there are events to read (the first
+    read after a large billing run: minutes on PostgreSQL); a read of views
+    that are caught up shows nothing, and piped output stays plain."""
+    if not sys.stderr.isatty():
+        read_side.catch_up(wanted)
+        return
+    start, target = read_side.span(wanted)
+    if start >= target:
+        return
+    with progress("catching the views up", target - start) as advance:
+        done = [start]
+
+        def moved(position: int, _target: int) -> None:
+            advance(position - done[0])
+            done[0] = position
+
+        read_side.catch_up(wanted, until=target, progress=moved)
 
 
 @contextmanager

@@ -33,10 +33,18 @@ from psledger.audit.psa_source import (
     tables_to_read,
 )
 from psledger.audit.reconcile import Reconciler, Report
-from psledger.audit.trace import trace, trace_json
+from psledger.audit.trace import read_side_of, trace, trace_json
 from psledger.audit.trace_text import render_text
 from psledger.bootstrap import bootstrap
-from psledger.cli import Context, cli, emit_json, format_option, guarded, pass_ctx
+from psledger.cli import (
+    Context,
+    caught_up,
+    cli,
+    emit_json,
+    format_option,
+    guarded,
+    pass_ctx,
+)
 from psledger.render import table
 from psledger.settings import Settings
 from psledger.store.journal import JournalStore
@@ -179,10 +187,12 @@ def audit_backfill(ctx: Context) -> None:
 def audit_trace(ctx: Context, number: str, fmt: str) -> None:
     """Every line of an invoice -> its work item -> the events that billed it,
     each with who, when and its source position; the approval and rule version."""
+    app = ctx.wiring.app
+    caught_up(read_side_of(app), ["lineage"])
     if fmt == "json":
-        click.echo(trace_json(ctx.wiring.app, number, indent=True).decode())
+        click.echo(trace_json(app, number, catch_up=False, indent=True).decode())
     else:
-        click.echo(render_text(trace(ctx.wiring.app, number)))
+        click.echo(render_text(trace(app, number, catch_up=False)))
 
 
 @contextmanager

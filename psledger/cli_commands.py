@@ -14,6 +14,7 @@ from domain.work_states import EXCEPTIONS, STATES
 from psledger.app import LedgerApplication
 from psledger.cli import (
     Context,
+    caught_up,
     checked_period,
     cli,
     emit_json,
@@ -91,7 +92,7 @@ def _views(ctx: Context, catch_up: bool) -> LedgerApplication:
     store's last event unless told not to (in the shape this code reads, in
     either case: an older view is made anew, empty until it is caught up)."""
     if catch_up:
-        ctx.wiring.read_side.catch_up()
+        caught_up(ctx.wiring.read_side)
     else:
         ctx.wiring.read_side.shape()
     return ctx.wiring.app

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from psledger.cli import Context, cli, emit_json, format_option, guarded, pass_ctx
+from psledger.cli import Context, caught_up, cli, emit_json, format_option, guarded, pass_ctx
 from psledger.ledger import utc_now
 from psledger.ops.status import summary
 from psledger.render import table
@@ -72,7 +72,7 @@ def status(ctx: Context, fmt: str, catch_up: bool) -> None:
     """One screen: store, events, sources, set-aside records, exceptions, lag, billing."""
     read_side = ctx.wiring.read_side
     if catch_up:
-        read_side.catch_up()
+        caught_up(read_side)
     found = summary(read_side, ctx.settings.store, utc_now())
     if fmt == "json":
         emit_json(found)

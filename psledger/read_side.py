@@ -4,6 +4,7 @@
                     notification, in pages; each page's rows commit with the
                     view's position in one transaction
     status()        each view's position, the store's last id and the lag
+    span()          what a catch-up would read now (for a progress bar)
     rebuild(names)  drop and replay in pages; a rebuild that was killed is
                     resumed (not restarted) by the next rebuild
     shape()         a view stored in an older shape (tables.py, VIEW_SCHEMAS)
@@ -135,6 +136,14 @@ class ReadSide:
             )
             for name in VIEW_NAMES
         ]
+
+    def span(self, wanted: Sequence[str] = ()) -> tuple[int, int]:
+        """What a catch-up of the views (or those named) would read now: from
+        the lowest of their positions to the store's last notification."""
+        names = self.names(wanted)
+        self.shape()
+        lowest = min((self.position(name) for name in names), default=0)
+        return lowest, self.last_notification_id()
 
     def catch_up(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import subprocess
@@ -55,3 +56,34 @@ def test_billing_shows_a_spinner_on_a_terminal(tmp_path: Path) -> None:
     code, shown = on_a_terminal(tmp_path / "ledger.db", "bill", "--period", "2026-01")
     assert code == 0, shown
     assert "billing 2026-01" in shown
+
+
+def test_a_read_shows_the_views_catching_up_on_a_terminal_and_only_then(tmp_path: Path) -> None:
+    # given the firm ingested, its views not yet caught up
+    store = tmp_path / "ledger.db"
+    done = process(store, "ingest", "debezium", str(FIRM))
+    assert done.returncode == 0, done.stderr
+    status = process(store, "projections", "status", "--format", "json")
+    assert status.returncode == 0, status.stderr
+    lags = {view["lag"] for view in json.loads(status.stdout)}
+    assert len(lags) == 1 and lags.pop() > 0, status.stdout
+    last = json.loads(status.stdout)[0]["last_notification_id"]
+    # when an auditor reads the items on a terminal
+    code, shown = on_a_terminal(store, "items")
+    # then a bar counts the events the views take in, to the last one
+    assert code == 0, shown
+    assert "catching the views up" in shown and f"{last}/{last}" in shown, shown
+    # and once they are caught up, a read shows no bar
+    code, shown = on_a_terminal(store, "items")
+    assert code == 0, shown
+    assert "catching" not in shown, shown
+
+
+def test_the_views_catch_up_quietly_when_redirected(tmp_path: Path) -> None:
+    store = tmp_path / "ledger.db"
+    assert process(store, "ingest", "debezium", str(FIRM)).returncode == 0
+    listed = process(store, "items")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stderr == "" and "\x1b" not in listed.stdout
+    status = process(store, "projections", "status", "--format", "json")
+    assert {view["lag"] for view in json.loads(status.stdout)} == {0}, status.stdout
