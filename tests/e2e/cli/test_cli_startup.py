@@ -70,12 +70,19 @@ def test_a_read_does_not_import_the_write_side(tmp_path: Path, command: list[str
     assert loaded == []
 
 
-def test_a_read_of_views_that_are_caught_up_does_not_import_the_aggregates(
-    tmp_path: Path,
-) -> None:
+@pytest.fixture
+def one_contract(tmp_path: Path) -> str:
+    """A SQLite store holding one contract (a CRM webhook), its views not caught up."""
     store = f"sqlite:///{tmp_path / 'ledger.db'}"
     applied = run(store, "ingest", "webhook", str(WEBHOOK / "crm.sow.approved.json"))
     assert applied.returncode == 0, applied.stderr
+    return store
+
+
+def test_a_read_of_views_that_are_caught_up_does_not_import_the_aggregates(
+    one_contract: str,
+) -> None:
+    store = one_contract
     # the first read catches the views up: it folds the events into the aggregates
     first = run(store, "items")
     assert first.returncode == 0, first.stderr
@@ -137,12 +144,9 @@ def test_every_command_is_mapped_to_the_modules_that_register_it() -> None:
 
 
 def test_a_command_freezes_what_its_process_keeps_and_an_embedding_does_not(
-    tmp_path: Path,
+    one_contract: str,
 ) -> None:
-    # given a store with one contract
-    store = f"sqlite:///{tmp_path / 'ledger.db'}"
-    applied = run(store, "ingest", "webhook", str(WEBHOOK / "crm.sow.approved.json"))
-    assert applied.returncode == 0, applied.stderr
+    store = one_contract
     # when psledger's own entry runs a command that builds the wiring
     listed = run(store, "items", "--format", "json")
     # then the command works, and what was alive once the wiring was built
