@@ -11,6 +11,12 @@ from psycopg.rows import tuple_row
 from projections.read.recorders import ROWS_PER_STATEMENT, ViewWriter
 from projections.read.tables import KEYS, TRACKING_TABLE, ViewSchema
 
+# A view table's columns in order: their names and their types.
+ATTRIBUTES = (
+    "SELECT attname AS name, format_type(atttypid, atttypmod) AS type FROM pg_attribute "
+    "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
+)
+
 
 class PostgresViewRecorder(ViewWriter, PostgresTrackingRecorder):
     """Views in the PostgreSQL event store's database (its schema)."""
@@ -25,11 +31,7 @@ class PostgresViewRecorder(ViewWriter, PostgresTrackingRecorder):
 
     def _columns(self, c: Any, table: str) -> list[str]:
         """The table's columns, in order, the table named as the writes name it."""
-        c.execute(
-            "SELECT attname AS name FROM pg_attribute WHERE attrelid = to_regclass(%s) "
-            "AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
-            [table],
-        )
+        c.execute(ATTRIBUTES, [table])
         return [row["name"] for row in c.fetchall()]
 
     def _replace(self, c: Any, table: str, rows: list[tuple[tuple[Any, ...], Any]]) -> None:
@@ -53,12 +55,7 @@ class PostgresViewRecorder(ViewWriter, PostgresTrackingRecorder):
         """The table's column types, in order; kept per table and row width,
         as `_upsert`'s clause is (which checks the width first)."""
         if (table, width) not in self._column_types:
-            c.execute(
-                "SELECT format_type(atttypid, atttypmod) AS type FROM pg_attribute "
-                "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped "
-                "ORDER BY attnum",
-                [table],
-            )
+            c.execute(ATTRIBUTES, [table])
             self._column_types[table, width] = [row["type"] for row in c.fetchall()]
         return self._column_types[table, width]
 

@@ -27,7 +27,7 @@ PARAMS_PER_STATEMENT = 30000  # under SQLite's 32766 variables (PostgreSQL: 6553
 # times): the trace head (part 0), the invoice's events (part 1) and its
 # lines' items' events (part 2), each an index search whose cost is the
 # invoice's lines and its items' histories, never the store's. One statement:
-# one snapshot and one round trip. Every column is named (psycopg's rows are dicts).
+# one snapshot and one round trip.
 # No ORDER BY: the rows are put in order (part, line_no, version) in Python,
 # which moves pointers, where the database's sort copied every row's entry
 # (about 0.8 MB for an invoice of 220 lines) into a temporary B-tree.
