@@ -79,6 +79,10 @@ def text_safe(value: Any) -> Any:
     return value
 
 
+# libpq 17 and later hand a result over in chunks (psycopg's `stream(size=)`)
+CHUNKED_ROWS = psycopg.pq.version() >= 170000
+
+
 def _safe_row(row: Sequence[Any]) -> list[Any]:
     return [[text_safe(x) for x in v] if isinstance(v, list) else text_safe(v) for v in row]
 
@@ -482,20 +486,27 @@ class PostgresSchemaSession:
 
 
 class PostgresSnapshot(snapshot.Streams):
-    """Statements on one connection inside one REPEATABLE READ transaction."""
+    """Statements on one connection inside one REPEATABLE READ transaction.
+    A stream's rows come in chunks of `FETCH_ROWS` as the server sends them
+    (libpq's chunked rows, from libpq 17: one round trip for the statement);
+    with an older libpq, through a server-side cursor (a round trip a batch).
+    Either way the client holds a chunk."""
 
     def __init__(self, connection: Connection[Any]) -> None:
         super().__init__()
         self.connection = connection
         self._cursors = 0
 
-    def fetch(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def _fetch(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         return _fetch_rows(self.connection, statement, params)
 
     def _rows(
         self, statement: str, params: Sequence[Any]
     ) -> Generator[tuple[Any, ...], None, None]:
-        """Through a server-side cursor: the client holds one batch."""
+        if CHUNKED_ROWS:  # left part read, psycopg cancels the statement
+            with self.connection.cursor(row_factory=tuple_row) as c:
+                yield from c.stream(statement.encode(), _safe_row(params), size=snapshot.FETCH_ROWS)
+            return
         self._cursors += 1
         name = f"psledger_snapshot_{self._cursors}"
         with self.connection.cursor(name, row_factory=tuple_row) as c:

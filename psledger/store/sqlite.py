@@ -106,7 +106,7 @@ class SQLiteSnapshot(snapshot.Streams):
         super().__init__()
         self.connection = connection
 
-    def fetch(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def _fetch(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         return _tuples(self.connection.cursor(), statement, params).fetchall()
 
     def _rows(
