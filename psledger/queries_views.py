@@ -142,13 +142,22 @@ class ViewReader:
         state, exception, invoice) in the items' order, read from the view's
         columns (no JSON). Both from one snapshot, the rows streamed: the
         listing holds a batch whatever the history."""
+        widths_sql, sql, params = self.item_listing_queries(state, exception)
+        with self._snapshot() as snapshot:
+            (found,) = snapshot.fetch(widths_sql, params)
+            yield [int(w or 0) for w in found], snapshot.stream(sql, params)
+
+    def item_listing_queries(
+        self, state: str | None = None, exception: str | None = None
+    ) -> tuple[str, str, list[Any]]:
+        """The items table's two statements and their parameters: its column
+        widths, and its rows in order (read, unfiltered, from the listing
+        index alone: projections.read.tables.ITEM_LISTING_INDEX)."""
         shown = [_shown(c) for c in ITEM_COLUMNS]
         longest = [f"MAX(LENGTH({c}))" for c in shown]
         widths_sql, params = self._item_query(longest, state, exception, ordered=False)
         sql, _ = self._item_query(shown, state, exception)
-        with self._snapshot() as snapshot:
-            (found,) = snapshot.fetch(widths_sql, params)
-            yield [int(w or 0) for w in found], snapshot.stream(sql, params)
+        return widths_sql, sql, params
 
     def _snapshot(self) -> AbstractContextManager[ReadSnapshot]:
         return nullcontext(self.reads) if self.reads is not None else self.app.snapshot()

@@ -23,6 +23,7 @@ class PostgresViewRecorder(ViewWriter, PostgresTrackingRecorder):
 
     p = "%s"
     bigint = "BIGINT"
+    dialect = "postgres"
 
     def __init__(self, datastore: Any) -> None:
         super().__init__(datastore, tracking_table_name=TRACKING_TABLE)

@@ -16,7 +16,13 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
-from projections.read.tables import KEYS, TRACKING_TABLE, VIEW_TABLES, ViewSchema
+from projections.read.tables import (
+    DIALECT_INDEXES,
+    KEYS,
+    TRACKING_TABLE,
+    VIEW_TABLES,
+    ViewSchema,
+)
 from projections.read.writes import APP_NAME, ViewWrites
 
 UNIQUE_VIOLATION = "23505"
@@ -53,6 +59,7 @@ class ViewWriter:
 
     p = "?"
     bigint = "INTEGER"
+    dialect = "sqlite"
     datastore: Any
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -210,6 +217,8 @@ class ViewWriter:
                 c.execute(f"DROP TABLE IF EXISTS {table}")
             for statement in schema.ddl:
                 c.execute(statement.format(bigint=self.bigint))
+            if view in DIALECT_INDEXES:
+                c.execute(DIALECT_INDEXES[view][self.dialect])
             self._upserts.clear()  # the tables' columns may have changed
             for name in tracking_names:
                 c.execute(f"DELETE FROM {TRACKING_TABLE} WHERE application_name = {p}", [name])

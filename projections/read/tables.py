@@ -75,6 +75,21 @@ INVOICE_INDEXES = (
     "ON psledger_view_invoices (state, invoice_date)",
 )
 
+# The items listing's order (psledger.queries_views.ITEM_ORDER, by code
+# point) with the other columns its table shows, so that `psledger items`
+# reads its rows in order from the index alone where it sorted the whole view
+# (migration 9; per dialect: SQLite has no INCLUDE and sorts by code point).
+ITEM_LISTING_INDEX = {
+    "sqlite": "CREATE INDEX IF NOT EXISTS psledger_view_items_listing ON psledger_view_items "
+    "(sort_date, kind, id, project_id, state, exception_code, invoice_number)",
+    "postgres": "CREATE INDEX IF NOT EXISTS psledger_view_items_listing ON psledger_view_items "
+    '(sort_date COLLATE "C", kind COLLATE "C", id COLLATE "C") '
+    "INCLUDE (project_id, state, exception_code, invoice_number)",
+}
+# A view's indexes whose DDL differs per dialect (view -> dialect -> DDL):
+# created again whenever the view's tables are (a new shape in VIEW_SCHEMAS).
+DIALECT_INDEXES: dict[str, dict[str, str]] = {"items": ITEM_LISTING_INDEX}
+
 # DDL of migration 7, which created them ({bigint} per dialect); never edited.
 VIEW_DDL = [
     f"CREATE TABLE IF NOT EXISTS {TRACKING_TABLE} ("

@@ -55,7 +55,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from projections.read.tables import VIEW_DDL
+from projections.read.tables import ITEM_LISTING_INDEX, VIEW_DDL
 from psledger.store import item_index
 from psledger.store.journal import JOURNAL_DDL, backfill_journal
 from psledger.store.tables import Dialect
@@ -166,6 +166,12 @@ MIGRATIONS: list[Migration] = [
         "billing state index: each item's state and project, each project's contract",
         sql=item_index.DDL,
         python=item_index.backfill,  # a row for every item and project already stored
+    ),
+    Migration(
+        9,
+        "items view: an index in the listing's order that holds what the table shows",
+        sqlite=[ITEM_LISTING_INDEX["sqlite"]],
+        postgres=[ITEM_LISTING_INDEX["postgres"]],
     ),
 ]
 
