@@ -3,9 +3,10 @@
 A `ReadSnapshot` is one read-only transaction: every statement run through
 it sees the same committed state (SQLite: one BEGIN on one connection, which
 WAL keeps as it was; PostgreSQL: REPEATABLE READ). `stream` hands rows over
-`FETCH_ROWS` at a time (PostgreSQL: in chunks as the server sends them),
-so a listing of any length holds one batch. The recorders (psledger.store.sqlite,
-psledger.store.postgres) open them; no driver is imported here.
+`FETCH_ROWS` at a time (PostgreSQL: in chunks as the server sends them), so
+a listing of any length holds one batch. The recorders
+(psledger.store.sqlite, psledger.store.postgres) open them; no driver is
+imported here.
 """
 
 from __future__ import annotations
