@@ -79,8 +79,9 @@ def text_safe(value: Any) -> Any:
     return value
 
 
-# libpq 17 and later hand a result over in chunks (psycopg's `stream(size=)`)
-CHUNKED_ROWS = psycopg.pq.version() >= 170000
+# libpq 17 and later hand a result over in chunks (psycopg's `stream(size=)`;
+# psycopg asks the libpq it runs and, for its C build, the one it was built with)
+CHUNKED_ROWS = psycopg.capabilities.has_stream_chunked()
 
 
 def _safe_row(row: Sequence[Any]) -> list[Any]:
