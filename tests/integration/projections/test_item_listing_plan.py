@@ -18,11 +18,11 @@ from psledger.settings import Settings
 INDEX = "psledger_view_items_listing"
 
 
-def listing_plans(store: str, state: str | None = None) -> tuple[list[str], list[str]]:
+def listing_plans(store: str) -> tuple[list[str], list[str]]:
     """The plans of the items table's two statements (widths, rows)."""
     wiring = bootstrap(Settings(store=store))
     try:
-        queries = ViewReader(wiring.app).item_listing_queries(state=state)
+        queries = ViewReader(wiring.app).item_listing_queries()
         recorder = view_recorder(wiring.app.recorder)
         plans = []
         with recorder.datastore.transaction(commit=False) as c:
