@@ -7,7 +7,6 @@ import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import date
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -28,23 +27,12 @@ from psledger import faults
 from psledger.store.bulk_load import EventReader, load_into
 from psledger.store.rows import EntityRow, LedgerRows
 from psledger.store.snapshot import ReadSnapshot
-from psledger.store.transcoder import OrjsonTranscoder
+from psledger.store.transcoder import DateAsISO, OrjsonTranscoder
 
 A = TypeVar("A", bound=LedgerAggregate)
 T = TypeVar("T")
 
 RETRY_SECONDS = 120.0
-
-
-class DateAsISO(Transcoding):
-    type = date
-    name = "date_iso"
-
-    def encode(self, obj: date) -> str:
-        return obj.isoformat()
-
-    def decode(self, data: str) -> date:
-        return date.fromisoformat(data)
 
 
 class ProvenanceAsDict(Transcoding):

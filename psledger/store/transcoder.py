@@ -21,12 +21,20 @@ psledger's states hold no floats of their own (money is Decimal).
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 import orjson
-from eventsourcing.persistence import JSONTranscoder, Transcoding
+from eventsourcing.persistence import (
+    DatetimeAsISO,
+    DecimalAsStr,
+    JSONTranscoder,
+    Transcoding,
+    UUIDAsHex,
+)
 
 # orjson writes these itself (never through `default`), unlike the library
 _NATIVE_TO_ORJSON = (UUID, enum.Enum, float, int, str, dict, list, tuple)
@@ -37,6 +45,26 @@ _OPTIONS = (
     | orjson.OPT_PASSTHROUGH_DATACLASS
     | orjson.OPT_PASSTHROUGH_SUBCLASS
 )
+
+
+class DateAsISO(Transcoding):
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+# transcodings whose `decode` is a single call: the walk makes that call itself
+_PARSERS: dict[type[Transcoding], Callable[[Any], Any]] = {
+    DecimalAsStr: Decimal,
+    DatetimeAsISO: datetime.fromisoformat,
+    DateAsISO: date.fromisoformat,
+    UUIDAsHex: UUID,
+}
 
 
 class _Float(Exception):
@@ -52,12 +80,15 @@ class OrjsonTranscoder(JSONTranscoder):
     that gives the library's bytes and values, and the library's code when not."""
 
     def __init__(self) -> None:
+        self._decoders: dict[str, Callable[[Any], Any]] = {}  # by name, as registered
         super().__init__()
         self._leaves = _PLAIN
         self._allowed = _PLAIN | _CONTAINERS
+        self._walk, self._walk_list = _walker(self._decoders, self._decode_obj)
 
     def register(self, transcoding: Transcoding) -> None:
         super().register(transcoding)
+        self._decoders[transcoding.name] = _PARSERS.get(type(transcoding), transcoding.decode)
         through_default = frozenset(
             kind for kind in self.types if not issubclass(kind, _NATIVE_TO_ORJSON)
         )
@@ -104,52 +135,55 @@ class OrjsonTranscoder(JSONTranscoder):
             parsed = orjson.loads(data)
             kind = type(parsed)
             if kind is dict:
-                return self._dict(parsed)
+                return self._walk(parsed)
             if kind is list:
-                self._list(parsed)
+                self._walk_list(parsed)
             elif kind is float:
                 raise _Float
             return parsed
         except (orjson.JSONDecodeError, _Float):
             return super().decode(data)
 
-    def _dict(self, obj: dict[str, Any]) -> Any:
-        """`obj` decoded: the transcoded value if it is one."""
+
+def _walker(
+    decoders: dict[str, Callable[[Any], Any]], decode_obj: Callable[[dict[str, Any]], Any]
+) -> tuple[Callable[[dict[str, Any]], Any], Callable[[list[Any]], None]]:
+    """Functions that decode a parsed object (or array) in place, innermost first, as
+    the library's `object_hook` would: each `{"_type_": name, "_data_": data}`
+    becomes its transcoding's value (a name not registered: the library's
+    error). On the hot path of every event read, so it is closures over
+    locals, not method calls."""
+
+    def node(obj: dict[str, Any]) -> Any:
         if len(obj) == 2 and "_type_" in obj and "_data_" in obj:
-            return self._transcoded(obj)
-        return self._members(obj)
-
-    def _transcoded(self, obj: dict[str, Any]) -> Any:
-        data = obj["_data_"]
-        kind = type(data)
-        if kind is dict:
-            obj["_data_"] = self._dict(data)
-        elif kind is list:
-            self._list(data)
-        elif kind is float:
-            raise _Float
-        return self._decode_obj(obj)
-
-    def _members(self, obj: dict[str, Any]) -> dict[str, Any]:
+            data = obj["_data_"]
+            kind = type(data)
+            if kind is dict:
+                data = obj["_data_"] = node(data)
+            elif kind is list:
+                array(data)
+            elif kind is float:
+                raise _Float
+            decode = decoders.get(obj["_type_"])
+            return decode_obj(obj) if decode is None else decode(data)
         for key, value in obj.items():
             kind = type(value)
             if kind is dict:
-                if len(value) == 2 and "_type_" in value and "_data_" in value:
-                    obj[key] = self._transcoded(value)
-                else:
-                    self._members(value)
+                obj[key] = node(value)
             elif kind is list:
-                self._list(value)
+                array(value)
             elif kind is float:
                 raise _Float
         return obj
 
-    def _list(self, array: list[Any]) -> None:
-        for index, value in enumerate(array):
+    def array(values: list[Any]) -> None:
+        for index, value in enumerate(values):
             kind = type(value)
             if kind is dict:
-                array[index] = self._dict(value)
+                values[index] = node(value)
             elif kind is list:
-                self._list(value)
+                array(value)
             elif kind is float:
                 raise _Float
+
+    return node, array
