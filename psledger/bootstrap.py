@@ -111,7 +111,9 @@ class Wiring:
     def ledger(self) -> Ledger:
         from psledger.ledger import Ledger
 
-        return Ledger(self.app, self.rules, self.inbox, self.inbound, self.clock)
+        return Ledger(
+            self.app, self.rules, self.inbox, self.inbound, self.clock, settings=self.settings
+        )
 
     @built_once
     def pipeline(self) -> CdcPipeline:

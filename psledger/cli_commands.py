@@ -12,6 +12,7 @@ from domain.errors import InputError
 from domain.invoice_states import DRAFT, ISSUED, POSTED, REJECTED
 from domain.work_states import EXCEPTIONS, STATES
 from psledger.app import LedgerApplication
+from psledger.billing_jobs import MIN_PER_JOB, default_jobs
 from psledger.cli import (
     Context,
     caught_up,
@@ -62,15 +63,36 @@ def ingest_webhook(ctx: Context, files: tuple[Path, ...]) -> None:
 @cli.command()
 @click.option("--period", required=True, callback=checked_period, help="Calendar month YYYY-MM.")
 @click.option("--by", "actor", default="psledger", show_default=True, help="Who runs billing.")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=default_jobs,
+    show_default="the CPUs available, up to 4",
+    help="Processes that bill shares of the contracts side by side (a run with "
+    "little open work stays in one).",
+)
+@click.option(
+    "--min-per-job",
+    type=click.IntRange(min=1),
+    default=MIN_PER_JOB,
+    hidden=True,
+    help="Fewest open items a process is given.",
+)
 @pass_ctx
 @guarded
-def bill(ctx: Context, period: str, actor: str) -> None:
-    """Run billing for a period: price, apply caps and holds, draft invoices."""
+def bill(ctx: Context, period: str, actor: str, jobs: int, min_per_job: int) -> None:
+    """Run billing for a period: price, apply caps and holds, draft invoices.
+
+    Each contract is billed in its own transaction, so a run stopped
+    half-way (or one that says a helper process stopped) is finished by
+    running it again; what is billed already appends nothing.
+    """
     with progress(f"billing {period}"):  # a spinner on a terminal: the run has no steps to count
-        outcome = ctx.wiring.ledger.bill(period, actor=actor)
+        outcome = ctx.wiring.ledger.bill(period, actor=actor, jobs=jobs, min_per_job=min_per_job)
+    processes = f" in {outcome.processes} processes" if outcome.processes > 1 else ""
     click.echo(
         f"billing {outcome.period}: {outcome.events_appended} events appended, "
-        f"{len(outcome.invoices)} invoices/credit notes issued"
+        f"{len(outcome.invoices)} invoices/credit notes issued{processes}"
     )
     for number in outcome.invoices:
         click.echo(f"  {number}")

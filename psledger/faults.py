@@ -8,6 +8,7 @@ points:
     store_committed   a batch is durable in the store, its offsets not committed
     offsets_committed a batch's offsets are committed at the source
     contract_billed   one contract of a billing run is committed
+    helper_contract_billed  the same, in a helper process of `bill --jobs`
     outbox_acked      a relay batch is acknowledged by the broker, not yet marked sent
     outbox_marked     a relay batch is marked sent
     view_page_committed  one view's page of rows and its position are committed

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -30,12 +30,22 @@ from domain.work_item import WorkItem
 from projections.erp import erp_payload
 from psledger import faults
 from psledger.app import LedgerApplication, UnitOfWork, with_retries
+from psledger.billing_jobs import (
+    MIN_PER_JOB,
+    ContractBilled,
+    Helpers,
+    RunIdentity,
+    plan_shares,
+)
 from psledger.books import Books
 from psledger.inbound import InboundFactory
 from psledger.inbox import Clock, Inbox, event_ids
 from psledger.ops import metrics
 from psledger.store.bulk_load import EventReader, load_into
 from psledger.store.rows import OutboxRow
+
+if TYPE_CHECKING:
+    from psledger.settings import Settings
 
 
 def utc_now() -> datetime:
@@ -57,6 +67,7 @@ class BillingOutcome:
     invoices: list[str]
     events_appended: int
     exceptions: dict[str, int]
+    processes: int = 1  # that billed shares of the contracts side by side
 
 
 class Ledger:
@@ -69,12 +80,14 @@ class Ledger:
         inbox: Inbox,
         inbound: InboundFactory,
         clock: Clock = utc_now,
+        settings: Settings | None = None,
     ) -> None:
         self.app = app
         self.rules = rules
         self.inbox = inbox
         self.inbound = inbound
         self.clock = clock
+        self.settings = settings  # what a billing run's helper processes start from
 
     # -- commands ------------------------------------------------------------
 
@@ -131,52 +144,85 @@ class Ledger:
         return self.execute(c.ApproveAmendment(contract_id, version, by, now, provenance))
 
     @metrics.observed_billing
-    def bill(self, period: str, actor: str = "psledger") -> BillingOutcome:
+    def bill(
+        self,
+        period: str,
+        actor: str = "psledger",
+        *,
+        jobs: int = 1,
+        min_per_job: int = MIN_PER_JOB,
+    ) -> BillingOutcome:
         """Run billing for a period, one transaction per contract: a large run
         commits in bounded pieces, each idempotent, so a run stopped half-way
-        is finished by running it again."""
+        is finished by running it again. With `jobs` > 1 (and `settings` to
+        start them from) the contracts are billed in up to that many
+        processes (psledger/billing_jobs.py); the outcome is the same."""
         month = Period.parse(period)
-        run_id = f"billing-run:{month}:{self.clock().isoformat()}"
-        provenance = Provenance("ledger", run_id, actor=actor, correlation_id=run_id)
-        drafted: list[str] = []  # numbers only: a run holds one contract's book at a time
-        appended = 0
+        run = RunIdentity(str(month), f"billing-run:{month}:{self.clock().isoformat()}", actor)
         pending = frozenset(self.inbox.pending_changes())
-        open_exceptions: dict[str, Counter[str]] = {}  # per contract, as its run left them
         books = Books(self.app)
         books.refresh_index()
-        for contract_id in self.entity_ids("contract"):
-            last: list[UnitOfWork] = []  # the attempt that committed
+        contracts = self.entity_ids("contract")
+        shares = [contracts]
+        if jobs > 1 and self.settings is not None:
+            open_items = books.index.open_items_by_contract()
+            shares = plan_shares(contracts, open_items, jobs, min_per_job)
+        billed: dict[str, ContractBilled] = {}
+        with Helpers(self.settings, self.rules, run, pending, shares[1:]) as helpers:
+            for contract_id in shares[0]:
+                billed[contract_id] = self.bill_contract(run, contract_id, books, pending)
+            billed.update(helpers.results())
+        # in the contracts' order, as one process gives them
+        outcomes = [billed[contract_id] for contract_id in contracts]
+        exceptions = sum((outcome.exceptions for outcome in outcomes), Counter[str]())
+        return BillingOutcome(
+            str(month),
+            [number for outcome in outcomes for number in outcome.invoices],
+            sum(outcome.events_appended for outcome in outcomes),
+            dict(exceptions),
+            processes=len(shares),
+        )
 
-            def work(
-                uow: UnitOfWork, contract_id: str = contract_id, last: list[UnitOfWork] = last
-            ) -> list[Invoice]:
-                last[:] = [uow]
-                book = books.open_book(uow, contract_id, pending)
-                new = BillingRun(month, self.rules, provenance).bill(book)
-                now = self.clock()
-                for invoice in new:
-                    uow.add(invoice, parent_id=contract_id)
-                    if invoice.state == "issued":  # the ERP's copy, in the same transaction
-                        payload = orjson.dumps(erp_payload(invoice))
-                        uow.rows.outbox.append(OutboxRow(invoice.business_id, payload, now))
-                open_exceptions[contract_id] = Counter(
-                    item.exception["code"]
-                    for item in book.items
-                    if item.exception
-                    and item.state in ("approved", "billable")
-                    and book.bills(item)
-                )
-                return new
+    def bill_contract(
+        self,
+        run: RunIdentity,
+        contract_id: str,
+        books: Books,
+        pending: frozenset[str],
+        *,
+        fault: str = "contract_billed",
+    ) -> ContractBilled:
+        """One contract of a billing run, in one transaction (decided again
+        on a concurrent writer), with the ERP's copy of each issued invoice."""
+        month = Period.parse(run.period)
+        last: list[UnitOfWork] = []  # the attempt that committed
+        exceptions = Counter[str]()  # as the committed attempt left its book
 
-            new, notification_ids = with_retries(self.app, work)
-            # the index as this contract's run left it (UnitOfWork.commit made the rows)
-            books.write_rows(last[0].rows.item_states)
-            faults.reached("contract_billed")
-            drafted.extend(invoice.business_id for invoice in new)
-            appended += len(notification_ids)
-        # counted from the books just billed: no second pass over every item
-        exceptions = dict(sum(open_exceptions.values(), Counter[str]()))
-        return BillingOutcome(str(month), drafted, appended, exceptions)
+        def work(uow: UnitOfWork) -> list[Invoice]:
+            last[:] = [uow]
+            book = books.open_book(uow, contract_id, pending)
+            new = BillingRun(month, self.rules, run.provenance).bill(book)
+            now = self.clock()
+            for invoice in new:
+                uow.add(invoice, parent_id=contract_id)
+                if invoice.state == "issued":  # the ERP's copy, in the same transaction
+                    payload = orjson.dumps(erp_payload(invoice))
+                    uow.rows.outbox.append(OutboxRow(invoice.business_id, payload, now))
+            exceptions.clear()
+            exceptions.update(
+                item.exception["code"]
+                for item in book.items
+                if item.exception and item.state in ("approved", "billable") and book.bills(item)
+            )
+            return new
+
+        new, notification_ids = with_retries(self.app, work)
+        # the index as this contract's run left it (UnitOfWork.commit made the rows)
+        books.write_rows(last[0].rows.item_states)
+        faults.reached(fault)
+        return ContractBilled(
+            [invoice.business_id for invoice in new], len(notification_ids), exceptions
+        )
 
     def what_if(
         self, period: str, rules: RuleSet | None = None

@@ -190,6 +190,17 @@ class IndexReader:
         )
         return int(rows[0][0]) if rows else -1
 
+    def open_items_by_contract(self) -> dict[str, int]:
+        """How many open items each contract's projects have (a contract
+        with none is not named): the weight of its billing run."""
+        rows = self.fetch(
+            f"SELECT p.contract_id, COUNT(*) FROM {TABLE} i JOIN {TABLE} p "
+            "ON p.kind = 'project' AND p.business_id = i.project_id "
+            "WHERE i.open = 1 AND i.kind <> 'project' GROUP BY p.contract_id",
+            (),
+        )
+        return {str(contract): int(count) for contract, count in rows if contract is not None}
+
     def projects_of(self, contract_id: str) -> list[str]:
         rows = self.fetch(
             f"SELECT business_id FROM {TABLE} WHERE kind = 'project' AND contract_id = {self.p} "

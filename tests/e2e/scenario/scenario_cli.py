@@ -47,6 +47,7 @@ class Outcome:
 
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)
     held: dict[str, list[str]] = field(default_factory=dict)
+    billed: dict[str, str] = field(default_factory=dict)  # what each month's run said
     items: dict[str, dict[str, Any]] = field(default_factory=dict)
     billed_again: list[str] = field(default_factory=list)
     ingested_again: list[str] = field(default_factory=list)
@@ -67,7 +68,9 @@ def documents(psledger: Psledger) -> dict[str, dict[str, Any]]:
     return {doc["number"]: doc for doc in psledger.json("invoices", "--lines")}
 
 
-def run_four_months(store: str, order: str, workdir: Path) -> Outcome:
+def run_four_months(
+    store: str, order: str, workdir: Path, bill_options: tuple[str, ...] = ()
+) -> Outcome:
     psledger = Psledger(store, write_rules(workdir))
     months = write_firm(workdir)
     outcome = Outcome()
@@ -75,14 +78,15 @@ def run_four_months(store: str, order: str, workdir: Path) -> Outcome:
         ingest(psledger, month, order)
         for contract, version in month.amendments_to_approve:
             psledger("contracts", "approve-amendment", contract, str(version), "--by", FINANCE)
-        psledger("bill", "--period", month.period, "--by", FINANCE)
+        billed = psledger("bill", "--period", month.period, "--by", FINANCE, *bill_options)
+        outcome.billed[month.period] = billed
         held = psledger.json("items", "--exception", "nte_exceeded")
         outcome.held[month.period] = sorted(item["id"] for item in held)
     outcome.documents = documents(psledger)
     outcome.items = {item["id"]: item for item in psledger.json("items")}
 
     for month in months:
-        outcome.billed_again.append(psledger("bill", "--period", month.period))
+        outcome.billed_again.append(psledger("bill", "--period", month.period, *bill_options))
     every_webhook = [str(path) for month in months for path in month.webhooks]
     outcome.ingested_again.append(psledger("ingest", "webhook", *every_webhook))
     every_file = [str(month.change_events) for month in months]

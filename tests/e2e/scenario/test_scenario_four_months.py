@@ -378,13 +378,24 @@ KNOWN_BUGS: dict[tuple[str, str, str], str] = {}
 
 # -- running the scenario ----------------------------------------------------------------
 
+# (store, arrival order, billing processes): `bill` as a user runs it (this
+# little open work stays in one process), and shares of the contracts billed
+# in three processes side by side (psledger/billing_jobs.py)
+ONE, SHARED = "", "3-processes"
 RUNS = [
-    ("sqlite", WEBHOOKS_FIRST),
-    ("sqlite", CHANGE_EVENTS_FIRST),
-    ("postgres", WEBHOOKS_FIRST),
-    ("postgres", CHANGE_EVENTS_FIRST),
+    ("sqlite", WEBHOOKS_FIRST, ONE),
+    ("sqlite", CHANGE_EVENTS_FIRST, ONE),
+    ("sqlite", CHANGE_EVENTS_FIRST, SHARED),
+    ("postgres", WEBHOOKS_FIRST, ONE),
+    ("postgres", CHANGE_EVENTS_FIRST, ONE),
+    ("postgres", WEBHOOKS_FIRST, SHARED),
 ]
-_OUTCOMES: dict[tuple[str, str], Outcome | Exception] = {}
+BILL_OPTIONS = {ONE: (), SHARED: ("--jobs", "3", "--min-per-job", "1")}
+_OUTCOMES: dict[tuple[str, str, str], Outcome | Exception] = {}
+
+
+def run_id(kind: str, order: str, jobs: str) -> str:
+    return "-".join(part for part in (kind, order, jobs) if part)
 
 
 @pytest.fixture
@@ -394,20 +405,22 @@ def four_months(
     """The scenario's outcome on one store in one arrival order. It runs once
     and every check of that run shares it; the PostgreSQL database comes from
     the pg_url fixture of the first check that needs it."""
-    kind, order = request.param
-    if (kind, order) not in _OUTCOMES:
-        workdir = tmp_path_factory.mktemp(f"harbour-pike-{kind}-{order}")
+    kind, order, jobs = request.param
+    if (kind, order, jobs) not in _OUTCOMES:
+        workdir = tmp_path_factory.mktemp(f"harbour-pike-{run_id(kind, order, jobs)}")
         store = (
             f"sqlite:///{workdir}/ledger.db"
             if kind == "sqlite"
             else str(request.getfixturevalue("pg_url"))
         )
         try:
-            _OUTCOMES[(kind, order)] = run_four_months(store, order, workdir)
+            _OUTCOMES[(kind, order, jobs)] = run_four_months(
+                store, order, workdir, BILL_OPTIONS[jobs]
+            )
         except Exception as exc:
-            _OUTCOMES[(kind, order)] = exc
+            _OUTCOMES[(kind, order, jobs)] = exc
             raise
-    outcome = _OUTCOMES[(kind, order)]
+    outcome = _OUTCOMES[(kind, order, jobs)]
     if isinstance(outcome, Exception):
         pytest.fail(f"the scenario stopped in an earlier check: {outcome}", pytrace=False)
     return outcome
@@ -415,7 +428,7 @@ def four_months(
 
 def in_every_run() -> Any:
     return pytest.mark.parametrize(
-        "four_months", RUNS, indirect=True, ids=[f"{kind}-{order}" for kind, order in RUNS]
+        "four_months", RUNS, indirect=True, ids=[run_id(*run) for run in RUNS]
     )
 
 
@@ -423,15 +436,15 @@ def in_every_run_for_each(check: str, name: str, subjects: Any) -> Any:
     """Every run times every subject (document, period, item); the known bugs
     of that check are strict expected failures."""
     params = []
-    for kind, order in RUNS:
+    for kind, order, jobs in RUNS:
         for subject in subjects:
             reason = KNOWN_BUGS.get((check, order, subject))
             params.append(
                 pytest.param(
-                    (kind, order),
+                    (kind, order, jobs),
                     subject,
                     marks=[pytest.mark.xfail(strict=True, reason=reason)] if reason else [],
-                    id=f"{kind}-{order}-{subject}",
+                    id=f"{run_id(kind, order, jobs)}-{subject}",
                 )
             )
     return pytest.mark.parametrize(("four_months", name), params, indirect=["four_months"])
@@ -544,3 +557,22 @@ def test_ingesting_the_same_files_again_appends_nothing(four_months: Outcome) ->
     assert answers and set(answers) == {"duplicate delivery, nothing appended"}
     assert re.search(r" 0 applied, .* 0 events appended", change_events), change_events
     assert four_months.documents_after_repeats == four_months.documents
+
+
+@in_every_run()
+def test_each_month_is_billed_in_the_processes_its_run_asked_for(
+    four_months: Outcome, request: pytest.FixtureRequest
+) -> None:
+    """`bill` as a user runs it stays in one process on this little open
+    work; with three asked for and one open item enough, a month with open
+    work on two or more contracts is billed in more than one."""
+    _, _, jobs = request.node.callspec.params["four_months"]
+    processes = {
+        period: int(found.group(1)) if (found := re.search(r" in (\d) processes$", out)) else 1
+        for period, out in ((p, o.splitlines()[0]) for p, o in four_months.billed.items())
+    }
+    if jobs == ONE:
+        assert set(processes.values()) == {1}, processes
+    else:
+        assert all(1 <= n <= 3 for n in processes.values()), processes
+        assert max(processes.values()) > 1, processes

@@ -8,7 +8,13 @@
 7. `psledger bill` while an ingest runs: both succeed, and billing again
    afterwards gives the invoices of ingest-then-bill; a bill SIGKILLed after
    its first contract (`contract_billed:1`), run again, gives the invoices of
-   one run.
+   one run;
+8. `psledger bill --jobs 2` (each contract billed in one of two processes):
+   the helper process SIGKILLed after its first contract
+   (`helper_contract_billed:1`) makes the run exit 1 naming the contracts
+   it did not confirm, and the parent SIGKILLed after its first contract leaves its
+   helper to stop on its own; either way a rerun gives the invoices of one
+   run.
 
 Each compares with a clean pass of the same file (see drill_support).
 `PSLEDGER_DRILL_REPEAT=N` loops each drill N times.
@@ -266,6 +272,38 @@ def test_billing_killed_after_a_contract_then_rerun_gives_the_invoices_of_one_ru
 
         # and run again
         code, out, err = finish(psledger(url, "bill", "--period", PERIOD))
+        assert code == 0, f"{context}\n{out}\n{err}"
+
+        # then the invoices are those of one run (billing once more adds nothing)
+        assert_converged(url, clean, context).close()
+        print(f"drill ok: {context}", flush=True)
+
+
+@pytest.mark.parametrize(
+    ("fault", "exit_code"),
+    [("helper_contract_billed:1", 1), ("contract_billed:1", -signal.SIGKILL)],
+    ids=["helper-killed", "parent-killed"],
+)
+def test_billing_in_two_processes_killed_after_a_contract_then_rerun_gives_one_run(
+    firm: tuple[Firm, Clean], pg_cluster: PostgresCluster, fault: str, exit_code: int
+) -> None:
+    generated, clean = firm
+    for attempt in attempts():
+        context = f"{fault}, attempt {attempt}"
+        url = fresh_store(pg_cluster, generated)
+        code, out, err = finish(psledger(url, "ingest", "debezium", str(generated.file)))
+        assert code == 0, f"{context}\n{out}\n{err}"
+
+        # when one of the run's two processes is SIGKILLed once it committed a contract
+        two = ("--jobs", "2", "--min-per-job", "1")
+        code, out, err = finish(psledger(url, "bill", "--period", PERIOD, *two, fault=fault))
+        assert code == exit_code, f"{context}: exit {code}\n{out}\n{err}"
+        if code == 1:  # the parent saw it and says what is left
+            assert "a helper process stopped (exit code -9) before confirming" in err, err
+            assert f"psledger bill --period {PERIOD}` again" in err, err
+
+        # and the run is repeated
+        code, out, err = finish(psledger(url, "bill", "--period", PERIOD, *two))
         assert code == 0, f"{context}\n{out}\n{err}"
 
         # then the invoices are those of one run (billing once more adds nothing)
