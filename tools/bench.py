@@ -60,7 +60,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -158,7 +158,9 @@ def cli_in_subprocess(
     store: str, work: Path, args: list[str], stall_s: float
 ) -> tuple[float, float, str]:
     """`psledger --store STORE ARGS` as its own process, the way a user runs
-    it: (wall s with interpreter start, peak RSS MB, output).
+    it: (wall s with interpreter start, peak RSS MB, output). The peak RSS
+    is the sum of each process's own peak, the command's and its helper
+    processes' (`bill --jobs`): at most what they held at once.
 
     Raises Stalled (after killing it) when neither it nor the throwaway
     server's backends used any CPU for `stall_s` seconds: a deadlock such as psycopg's
@@ -176,13 +178,17 @@ def cli_in_subprocess(
             env=env,
         )
         progress, since = -1.0, time.perf_counter()
-        peak_kib = 0
+        peaks: dict[int, int] = {}  # each process's own peak (KiB): it and its helpers
         while True:
             pid, status, _usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
-            peak_kib = max(peak_kib, high_water_kib(proc.pid))
-            now_progress = process_cpu(proc.pid) + METER.server_cpu(backends_only=True)
+            tree = process_tree(proc.pid)
+            for member in tree:
+                peaks[member] = max(peaks.get(member, 0), high_water_kib(member))
+            peak_kib = sum(peaks.values())
+            cpu = sum(process_cpu(member) for member in tree)
+            now_progress = cpu + METER.server_cpu(backends_only=True)
             if now_progress != progress:
                 progress, since = now_progress, time.perf_counter()
             elif time.perf_counter() - since > stall_s:
@@ -194,6 +200,7 @@ def cli_in_subprocess(
                 )
             time.sleep(min(0.2, 0.005 + (time.perf_counter() - start) / 20))
         wall = time.perf_counter() - start
+        peak_kib = sum(peaks.values())
     proc.returncode = os.waitstatus_to_exitcode(status)
     output = out_path.read_text()
     if proc.returncode != 0:
@@ -257,6 +264,20 @@ def high_water_kib(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def process_tree(pid: int) -> list[int]:
+    """The process and its descendants (a billing run's helper processes,
+    multiprocessing's resource tracker), by the parent ids in /proc/*/stat."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError, ValueError, IndexError):
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(stat.parent.name))
+    found = [pid]
+    for member in found:
+        found.extend(children.get(member, []))
+    return found
 
 
 def process_cpu(pid: int) -> float:
