@@ -186,7 +186,6 @@ def cli_in_subprocess(
             tree = process_tree(proc.pid)
             for member in tree:
                 peaks[member] = max(peaks.get(member, 0), high_water_kib(member))
-            peak_kib = sum(peaks.values())
             cpu = sum(process_cpu(member) for member in tree)
             now_progress = cpu + METER.server_cpu(backends_only=True)
             if now_progress != progress:
@@ -196,7 +195,8 @@ def cli_in_subprocess(
                 _pid, status, _usage = os.wait4(proc.pid, 0)
                 raise Stalled(
                     f"psledger {command} used no CPU (nor did the server) for {stall_s:.0f} s "
-                    f"after {since - start:.1f} s; killed (peak RSS {peak_kib / 1024:.0f} MB)"
+                    f"after {since - start:.1f} s; killed "
+                    f"(peak RSS {sum(peaks.values()) / 1024:.0f} MB)"
                 )
             time.sleep(min(0.2, 0.005 + (time.perf_counter() - start) / 20))
         wall = time.perf_counter() - start
