@@ -26,7 +26,12 @@ back in one run on one store:
    orjson (`parse_floor_ratio`: the replay ratio if building the domain
    events were free);
 4. billing: `psledger bill --period 2026-01` in a subprocess, its wall time
-   (interpreter start included) and peak RSS (its VmHWM, polled);
+   (interpreter start included), peak RSS (its processes' VmHWM, polled)
+   and processes; beside it a floor (`bill_floor_s`, in this process): the
+   aggregates the run appended to, read as they were before it with the
+   run's bulk loader, and the run's events encoded again. That is the
+   store's share of the run in one process, pricing, invoicing and writes
+   left out;
 5. reads: `psledger items` and `psledger invoices` as a user runs them (their
    own processes, after the views were caught up), median wall of three
    and the largest peak RSS;
@@ -141,6 +146,48 @@ def decode_only(wiring: Wiring, source: Path) -> float:
         for number, line in enumerate(lines, 1):
             decoder(parse_kcat_line(line, source=source.name, line_no=number))
     return time.perf_counter() - start
+
+
+FLOOR_CHUNK = 1000  # aggregates or events at a time: about a contract's share in the bench's firm
+
+
+def billing_floor(wiring: Wiring, rows: list[tuple[Any, ...]]) -> tuple[float, float, int]:
+    """The store's share of a billing run, with no pricing or invoicing in
+    it: (seconds to read and fold every aggregate the run appended to, as it
+    was before the run, with the bulk loader the run uses; seconds to encode
+    the run's events again with the application's mapper; aggregates). Both
+    go `FLOOR_CHUNK` at a time, as the run goes a contract at a time; each
+    chunk of events is decoded first, untimed, and must encode to the bytes
+    stored. The run's writes are not in it: no run of these events takes less."""
+    from eventsourcing.persistence import StoredEvent
+
+    from psledger.store.bulk_load import EventReader
+
+    mapper = wiring.app.mapper
+    reader = EventReader.of(wiring.app)
+    stored = [
+        StoredEvent(_as_uuid(oid), int(version), str(topic), bytes(state))
+        for oid, version, topic, state in rows
+    ]
+    first: dict[Any, int] = {}
+    for event in stored:
+        first.setdefault(event.originator_id, event.originator_version)
+    ids = list(first)
+    gc.collect()
+    load_s = encode_s = 0.0
+    for at in range(0, len(ids), FLOOR_CHUNK):
+        start = time.perf_counter()
+        reader.before({key: first[key] for key in ids[at : at + FLOOR_CHUNK]})
+        load_s += time.perf_counter() - start
+    for at in range(0, len(stored), FLOOR_CHUNK):
+        chunk = stored[at : at + FLOOR_CHUNK]
+        events = [mapper.to_domain_event(event) for event in chunk]
+        start = time.perf_counter()
+        again = [mapper.to_stored_event(event) for event in events]
+        encode_s += time.perf_counter() - start
+        if any(a.state != s.state for a, s in zip(again, chunk, strict=True)):
+            raise SystemExit("bench: the billing run's events do not encode to the bytes stored")
+    return load_s, encode_s, len(first)
 
 
 def load_every_aggregate(wiring: Wiring, ids: list[Any]) -> float:
@@ -397,17 +444,34 @@ def measure(
         result[ratio] = result[rate] / result[reference]
 
     say("psledger bill --period 2026-01 (subprocess)")
-    bill_before = raw.count_events()
+    bill_before, bill_before_id = raw.count_events(), raw.max_id()
     with METER.phase("bill", result):
         try:
-            bill_s, rss_mb, _output = cli_in_subprocess(
+            bill_s, rss_mb, output = cli_in_subprocess(
                 store, work, ["bill", "--period", "2026-01"], stall_s
             )
-            result.update(bill_s=bill_s, bill_peak_rss_mb=rss_mb)
+            processes = re.search(r" in (\d+) processes", output)
+            result.update(
+                bill_s=bill_s,
+                bill_peak_rss_mb=rss_mb,
+                bill_processes=int(processes.group(1)) if processes else 1,
+            )
         except Stalled as exc:
             say(f"billing stalled: {exc}")
             result.update(bill_s=None, bill_peak_rss_mb=None, bill_error=str(exc))
     result["bill_events"] = raw.count_events() - bill_before
+
+    say("billing floor: the run's aggregates read as before it, its events encoded again")
+    rows = raw.rows_after(bill_before_id)
+    with wiring_for(store) as wiring, METER.phase("bill_floor", result):
+        load_s, encode_s, touched = billing_floor(wiring, rows)
+    del rows
+    result.update(
+        bill_aggregates=touched,
+        bill_floor_load_s=load_s,
+        bill_floor_encode_s=encode_s,
+        bill_floor_s=load_s + encode_s,
+    )
 
     with wiring_for(store) as wiring:
         numbers = wiring.ledger.entity_ids("invoice")
@@ -608,6 +672,8 @@ ROWS = [
     ("repository.get of every aggregate", "repository_get_aggregates_per_s", "aggregates/s"),
     ("billing run (subprocess), wall", "bill_s", "s"),
     ("billing run, peak RSS", "bill_peak_rss_mb", "MB"),
+    ("  processes", "bill_processes", ""),
+    ("  floor: its loads and encodes alone", "bill_floor_s", "s (one process)"),
     ("psledger items (subprocess), wall", "items_s", "s"),
     ("  items peak RSS", "items_peak_rss_mb", "MB"),
     ("psledger invoices (subprocess), wall", "invoices_s", "s"),
@@ -626,7 +692,12 @@ def render(result: dict[str, Any]) -> str:
     lines = [head]
     for label, key, unit in ROWS:
         value = result.get(key)
-        shown = "-" if value is None else (f"{value:,.4f}" if value < 10 else f"{value:,.0f}")
+        if value is None:
+            shown = "-"
+        elif isinstance(value, int):
+            shown = f"{value:,}"
+        else:
+            shown = f"{value:,.4f}" if value < 10 else f"{value:,.0f}"
         lines.append(f"{label:<42} {shown:>14} {unit}")
     return "\n".join(lines)
 

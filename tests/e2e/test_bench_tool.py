@@ -22,6 +22,11 @@ KEYS = (
     "bill_items",
     "bill_s",
     "bill_peak_rss_mb",
+    "bill_processes",
+    "bill_aggregates",
+    "bill_floor_load_s",
+    "bill_floor_encode_s",
+    "bill_floor_s",
     "trace_p50_ms",
     "trace_p99_ms",
     "trace_first_ms",
@@ -59,6 +64,14 @@ def test_bench_measures_every_step_and_its_figures_agree(tmp_path: Path) -> None
     # every time entry is approved in January, so billing invoices each one
     assert figures["bill_items"] == figures["time_entries"]
     assert figures["invoices"] == figures["projects"]
+    # a run this small stays in one process; the floor reads every item it
+    # invoiced, and its invoices and contracts too, and is a part of its work
+    assert figures["bill_processes"] == 1
+    assert figures["bill_aggregates"] > figures["bill_items"]
+    assert math.isclose(
+        figures["bill_floor_s"], figures["bill_floor_load_s"] + figures["bill_floor_encode_s"]
+    )
+    assert figures["bill_floor_s"] < figures["bill_s"]
     # the reads printed a line per item and per invoice (and their headers)
     assert figures["items_lines"] > figures["time_entries"]
     assert figures["invoices"] < figures["invoices_lines"] < figures["time_entries"]
