@@ -16,7 +16,9 @@ import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 import psycopg
@@ -103,6 +105,34 @@ class RawStore:
             cur = conn.execute(f"SELECT DISTINCT originator_id FROM {self.table}")
             return [r[0] for r in cur.fetchall()]
 
+    @contextmanager
+    def scratch_store(self, work: Path) -> Iterator[str]:
+        """The URL of an empty store beside this one, removed afterwards: a
+        SQLite file in `work`, or a database created on the same server
+        (which needs the CREATEDB privilege)."""
+        if self.kind == "sqlite":
+            path = work / "bench_scratch.db"
+            _remove_sqlite(path)
+            try:
+                yield f"sqlite:///{path}"
+            finally:
+                _remove_sqlite(path)
+            return
+        name = f"bench_scratch_{os.getpid()}"
+        with self.connect() as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name}")
+            conn.execute(f"CREATE DATABASE {name}")
+        try:
+            user = self.env["POSTGRES_USER"]
+            password = self.env["POSTGRES_PASSWORD"]
+            credentials = quote(user) + (f":{quote(password)}" if password else "")
+            host, port = self.env["POSTGRES_HOST"], self.env["POSTGRES_PORT"]
+            host = f"[{host}]" if ":" in host else host
+            yield f"postgresql://{credentials}@{host}:{port}/{name}"
+        finally:
+            with self.connect() as conn:
+                conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
     def copy_reference(self, rows: Sequence[Row]) -> float:
         """Write the rows into a fresh scratch table; the seconds it took
         (the write and its commit; creating and dropping the table excluded)."""
@@ -160,6 +190,11 @@ class RawStore:
                 count += len(page)
                 last = page[-1][0]
             return count, time.perf_counter() - start
+
+
+def _remove_sqlite(path: Path) -> None:
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        name.unlink(missing_ok=True)
 
 
 def server_cpu(pid: int | None, backends_of: str | None = None) -> float:
