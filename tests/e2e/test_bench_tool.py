@@ -31,6 +31,8 @@ KEYS = (
     "trace_p50_ms",
     "trace_p99_ms",
     "trace_first_ms",
+    "trace_cold_p50_ms",
+    "trace_cold_p99_ms",
     "decode_only_events_per_s",
     "decode_floor_ratio",
     "raw_parse_rows_per_s",
@@ -81,6 +83,7 @@ def test_bench_measures_every_step_and_its_figures_agree(tmp_path: Path) -> None
     assert figures["items_lines"] > figures["time_entries"]
     assert figures["invoices"] < figures["invoices_lines"] < figures["time_entries"]
     assert figures["trace_p99_ms"] >= figures["trace_p50_ms"]
+    assert figures["trace_cold_p99_ms"] >= figures["trace_cold_p50_ms"]
     assert figures["reference_method"] == "executemany"
     # decoding the records is a part of the ingest's work, so it outruns it
     assert figures["decode_only_events_per_s"] > figures["ingest_events_per_s"]
