@@ -89,10 +89,11 @@ def _safe_row(row: Sequence[Any]) -> list[Any]:
 
 
 def _fetch_rows(
-    conn: Connection[Any], statement: str, params: Sequence[Any]
+    conn: Connection[Any], statement: str, params: Sequence[Any], binary: bool = False
 ) -> list[tuple[Any, ...]]:
-    """One read statement's rows, as tuples, on this connection."""
-    with conn.cursor(row_factory=tuple_row) as c:
+    """One read statement's rows, as tuples, on this connection; `binary`:
+    in PostgreSQL's binary format (a BYTEA comes as its bytes, not as hex)."""
+    with conn.cursor(row_factory=tuple_row, binary=binary) as c:
         c.execute(statement.encode(), _safe_row(params))
         return c.fetchall()
 
@@ -292,9 +293,13 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
 
     # -- reads ----------------------------------------------------------------
 
-    def fetch(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        """A side-table read; retried once on a broken connection."""
-        return self._read(lambda: self._fetch(statement, params))
+    def fetch(
+        self, statement: str, params: Sequence[Any], *, binary: bool = False
+    ) -> list[tuple[Any, ...]]:
+        """A side-table read (`binary`: in the binary format, for columns whose
+        Python values do not depend on it, as the events'); retried once on a
+        broken connection."""
+        return self._read(lambda: self._fetch(statement, params, binary))
 
     def _read(self, read: Callable[[], R]) -> R:
         """Run a read, once more on a broken connection: a read is idempotent,
@@ -329,9 +334,11 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             return PostgresSnapshot(conn)
         raise AssertionError("unreachable")  # pragma: no cover - for mypy
 
-    def _fetch(self, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    def _fetch(
+        self, statement: str, params: Sequence[Any], binary: bool = False
+    ) -> list[tuple[Any, ...]]:
         with self.datastore.get_connection() as conn:
-            return _fetch_rows(conn, statement, params)
+            return _fetch_rows(conn, statement, params, binary)
 
     def select_events(
         self,
@@ -360,7 +367,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         def read() -> list[Notification]:
             with (
                 self.datastore.get_connection() as conn,
-                conn.cursor(row_factory=tuple_row) as curs,
+                conn.cursor(row_factory=tuple_row, binary=True) as curs,
             ):
                 curs.execute(statement, params, prepare=True)
                 return [
