@@ -444,6 +444,10 @@ def measure(
         raise SystemExit(f"bench: replay read {stored} events, raw SELECT {raw_count}")
     with METER.phase("raw_parse", result):
         _, parse_s = raw.select_pages(page_size, parse=True)
+    if raw.kind == "postgresql":  # beside the reference: the same pages in the binary format
+        with METER.phase("raw_select_binary", result):
+            _, binary_s = raw.select_pages(page_size, binary=True)
+        result["raw_select_binary_rows_per_s"] = raw_count / binary_s
     with wiring_for(store) as wiring, METER.phase("repository_get", result):
         get_s = load_every_aggregate(wiring, ids)
     result.update(
@@ -701,6 +705,7 @@ ROWS = [
     ("replay (notification log, decoded)", "replay_events_per_s", "events/s"),
     ("  reference: raw SELECT, same pages", "raw_select_rows_per_s", "rows/s"),
     ("  ratio replay / reference", "replay_ratio", ""),
+    ("  raw SELECT in the binary format (PG)", "raw_select_binary_rows_per_s", "rows/s"),
     ("  floor: raw SELECT + orjson.loads(state)", "raw_parse_rows_per_s", "rows/s"),
     ("  ratio parse alone / reference", "parse_floor_ratio", ""),
     ("repository.get of every aggregate", "repository_get_aggregates_per_s", "aggregates/s"),

@@ -168,10 +168,14 @@ class RawStore:
             finally:
                 conn.execute(f"DROP TABLE IF EXISTS {SCRATCH}")
 
-    def select_pages(self, page_size: int, *, parse: bool = False) -> tuple[int, float]:
+    def select_pages(
+        self, page_size: int, *, parse: bool = False, binary: bool = False
+    ) -> tuple[int, float]:
         """Read every stored event with keyset pages; (rows, seconds). With
         `parse`, each row's state is also parsed by orjson: the least that
-        any replay which reads the events' JSON must do."""
+        any replay which reads the events' JSON must do. With `binary`
+        (PostgreSQL), the rows come in the binary format, as psledger's own
+        reads of events take them (psledger/store/postgres.py)."""
         sql = (
             f"SELECT {self.nid}, originator_id, originator_version, topic, state "
             f"FROM {self.table} WHERE {self.nid} > {self.mark} "
@@ -181,7 +185,11 @@ class RawStore:
             count, last = 0, 0
             start = time.perf_counter()
             while True:
-                page = conn.execute(sql, (last,)).fetchall()
+                page = (
+                    conn.cursor(binary=True).execute(sql, (last,))
+                    if binary
+                    else conn.execute(sql, (last,))
+                ).fetchall()
                 if not page:
                     break
                 if parse:
