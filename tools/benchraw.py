@@ -125,7 +125,7 @@ class RawStore:
         try:
             user = self.env["POSTGRES_USER"]
             password = self.env["POSTGRES_PASSWORD"]
-            credentials = quote(user) + (f":{quote(password)}" if password else "")
+            credentials = ":".join(quote(part, safe="") for part in (user, password) if part)
             host, port = self.env["POSTGRES_HOST"], self.env["POSTGRES_PORT"]
             host = f"[{host}]" if ":" in host else host
             yield f"postgresql://{credentials}@{host}:{port}/{name}"

@@ -25,6 +25,9 @@ What this recorder changes in eventsourcing's, and why:
   idle ones (`tune`): after a server restart the pool replaces its dead
   connections instead of handing each out once to fail. A side-table read
   is retried once on a broken connection.
+- Events are read in the binary format (notification pages, and `fetch`
+  with `binary=True` for the bulk loader): a state comes as its bytes, not
+  as hex text twice its size for the driver to decode.
 - NUL characters, which PostgreSQL text cannot hold, are written to text
   columns as the four characters ``\\x00`` (raw bytes stay BYTEA).
 - Errors leave as psledger.store.errors describes (no internal names).
