@@ -189,12 +189,12 @@ def billing_floor(
     ids = list(first)
     gc.collect()
     load_s = encode_s = write_s = 0.0
-    share = -(-len(ids) // contracts)
+    share = max(1, -(-len(ids) // max(1, contracts)))
     for at in range(0, len(ids), share):
         start = time.perf_counter()
         reader.before({key: first[key] for key in ids[at : at + share]})
         load_s += time.perf_counter() - start
-    share = -(-len(stored) // contracts)
+    share = max(1, -(-len(stored) // max(1, contracts)))
     with wiring_for(scratch) as target:
         for at in range(0, len(stored), share):
             chunk = stored[at : at + share]
@@ -485,7 +485,7 @@ def measure(
             result.update(bill_s=None, bill_peak_rss_mb=None, bill_error=str(exc))
     result["bill_events"] = raw.count_events() - bill_before
 
-    say("billing floor: the run's aggregates read as before it, its events encoded again")
+    say("billing floor: the run's aggregates read, its events encoded and written again")
     rows = raw.rows_after(bill_before_id)
     with (
         raw.scratch_store(work) as scratch,
