@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 import psycopg
@@ -46,6 +46,7 @@ class RawStore:
     """The store named by a psledger store URL, through its bare driver."""
 
     def __init__(self, url: str, table: str = "stored_events") -> None:
+        self.url = url
         self.env = store_environment(url)
         self.table = table  # eventsourcing's: stored_events (SQLite), psledger_events (PG)
         self.kind = "sqlite" if self.env["PERSISTENCE_MODULE"].endswith("sqlite") else "postgresql"
@@ -123,12 +124,7 @@ class RawStore:
             conn.execute(f"DROP DATABASE IF EXISTS {name}")
             conn.execute(f"CREATE DATABASE {name}")
         try:
-            user = self.env["POSTGRES_USER"]
-            password = self.env["POSTGRES_PASSWORD"]
-            credentials = ":".join(quote(part, safe="") for part in (user, password) if part)
-            host, port = self.env["POSTGRES_HOST"], self.env["POSTGRES_PORT"]
-            host = f"[{host}]" if ":" in host else host
-            yield f"postgresql://{credentials}@{host}:{port}/{name}"
+            yield urlunsplit(urlsplit(self.url)._replace(path=f"/{name}"))
         finally:
             with self.connect() as conn:
                 conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -182,14 +178,11 @@ class RawStore:
             f"ORDER BY {self.nid} LIMIT {int(page_size)}"
         )
         with self.connect() as conn:
+            execute = conn.cursor(binary=True).execute if binary else conn.execute
             count, last = 0, 0
             start = time.perf_counter()
             while True:
-                page = (
-                    conn.cursor(binary=True).execute(sql, (last,))
-                    if binary
-                    else conn.execute(sql, (last,))
-                ).fetchall()
+                page = execute(sql, (last,)).fetchall()
                 if not page:
                     break
                 if parse:
